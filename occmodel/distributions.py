@@ -1,0 +1,205 @@
+"""Random delay distributions, parsed from config tables and sampled in blocks.
+
+Each distribution is a small pydantic model chosen by its `dist` key. `sampler(rng)` returns a
+zero-argument callable drawing one value: numpy fills a block of draws at a time and the model
+pulls them one by one through a generator's `__next__`, which costs a C-level call per draw
+instead of a numpy call per draw. All values are seconds (durations) and never negative.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterator, Literal, Union
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from .units import Duration, parse_duration
+
+Sampler = Callable[[], float]
+BLOCK = 1024
+Z99 = 2.3263478740408408  # standard normal 99th percentile
+
+
+def blocks(fill: Callable[[int], np.ndarray], size: int = BLOCK) -> Sampler:
+    """Turn a vectorised `fill(n)` into a cheap one-value-at-a-time sampler."""
+
+    def values() -> Iterator[float]:
+        while True:
+            yield from fill(size).tolist()
+
+    return values().__next__
+
+
+class _Dist(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
+        raise NotImplementedError
+
+    @property
+    def mean(self) -> float:
+        raise NotImplementedError
+
+
+class Constant(_Dist):
+    dist: Literal["constant"] = "constant"
+    value: Duration
+
+    def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
+        return itertools.repeat(self.value).__next__
+
+    @property
+    def mean(self) -> float:
+        return self.value
+
+
+class Uniform(_Dist):
+    dist: Literal["uniform"]
+    low: Duration
+    high: Duration
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Uniform":
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
+        return self
+
+    def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
+        return blocks(lambda n: rng.uniform(self.low, self.high, n), size)
+
+    @property
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
+
+class Exponential(_Dist):
+    dist: Literal["exponential"]
+    mean_: Duration = Field(alias="mean")
+
+    def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
+        if self.mean_ == 0:
+            return itertools.repeat(0.0).__next__
+        return blocks(lambda n: rng.exponential(self.mean_, n), size)
+
+    @property
+    def mean(self) -> float:
+        return self.mean_
+
+
+class Normal(_Dist):
+    """Normal folded at zero: |N(mean, sd)|, as in the AWS backoff simulator's network delay."""
+
+    dist: Literal["normal"]
+    mean_: Duration = Field(alias="mean")
+    sd: Duration
+
+    def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
+        return blocks(lambda n: np.abs(rng.normal(self.mean_, self.sd, n)), size)
+
+    @property
+    def mean(self) -> float:  # mean of the folded normal
+        m, s = self.mean_, self.sd
+        if s == 0:
+            return m
+        return s * math.sqrt(2 / math.pi) * math.exp(-m * m / (2 * s * s)) + m * math.erf(m / (s * math.sqrt(2)))
+
+
+class Lognormal(_Dist):
+    """Lognormal given by its median and either sigma or its 99th percentile."""
+
+    dist: Literal["lognormal"]
+    median: Duration
+    sigma: float | None = Field(default=None, ge=0)
+    p99: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> "Lognormal":
+        if (self.sigma is None) == (self.p99 is None):
+            raise ValueError("give exactly one of sigma or p99")
+        if self.p99 is not None and self.p99 < self.median:
+            raise ValueError(f"p99 ({self.p99}) must be >= median ({self.median})")
+        if self.median <= 0:
+            raise ValueError("median must be > 0")
+        return self
+
+    @property
+    def shape(self) -> float:
+        return self.sigma if self.sigma is not None else math.log(self.p99 / self.median) / Z99
+
+    def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
+        mu, sigma = math.log(self.median), self.shape
+        return blocks(lambda n: rng.lognormal(mu, sigma, n), size)
+
+    @property
+    def mean(self) -> float:
+        return self.median * math.exp(self.shape**2 / 2)
+
+
+class Empirical(_Dist):
+    """Resample observed latencies: an inline list, or a CSV column (values in `unit`)."""
+
+    dist: Literal["empirical"]
+    samples: list[Duration] | None = None
+    csv: Path | None = None
+    column: int | str = 0
+    unit: Literal["ns", "us", "ms", "s"] = "s"
+
+    @model_validator(mode="after")
+    def _load(self) -> "Empirical":
+        if (self.samples is None) == (self.csv is None):
+            raise ValueError("give exactly one of samples (a list) or csv (a file path)")
+        if self.csv is not None:
+            object.__setattr__(self, "samples", _read_column(self.csv, self.column, parse_duration("1" + self.unit)))
+        if not self.samples:
+            raise ValueError("needs at least one sample")
+        return self
+
+    def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
+        values = np.asarray(self.samples, dtype=float)
+        return blocks(lambda n: rng.choice(values, n), size)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.samples))
+
+
+def _read_column(path: Path, column: int | str, scale: float) -> list[float]:
+    if not path.is_file():
+        raise ValueError(f"csv file {str(path)!r} not found")
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if isinstance(column, str):
+        header, rows = rows[0], rows[1:]
+        if column not in header:
+            raise ValueError(f"csv has no column {column!r} (columns: {', '.join(header)})")
+        column = header.index(column)
+    out = []
+    for row in rows:
+        try:
+            value = float(row[column]) * scale
+        except (ValueError, IndexError):
+            continue  # headers and blank lines
+        if value < 0:
+            raise ValueError(f"csv sample {value} is negative")
+        out.append(value)
+    return out
+
+
+def _shorthand(value: Any) -> Any:
+    """A bare duration ("2ms", 0.5) means a constant."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return {"dist": "constant", "value": value}
+    if isinstance(value, dict) and "dist" not in value:
+        raise ValueError("a distribution table needs a 'dist' key: constant | uniform | exponential | normal | lognormal | empirical")
+    return value
+
+
+Distribution = Annotated[
+    Union[Constant, Uniform, Exponential, Normal, Lognormal, Empirical],
+    Field(discriminator="dist"),
+    BeforeValidator(_shorthand),
+]
+ZERO = Constant(value=0.0)

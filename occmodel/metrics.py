@@ -1,0 +1,205 @@
+"""Per-run measurement in bounded memory.
+
+The model calls a handful of counting methods per attempt; nothing allocates per event except
+one float appended to a latency buffer, which is folded into a log-bucketed histogram every
+`FOLD` values (relative bucket width 0.1 %, so percentiles are exact to ±0.05 % while memory
+stays fixed however long the run). Counts land in the measurement window [warmup, warmup +
+duration); the time series covers the whole run, warm-up included, one list slot per bin.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .outcomes import CONFLICT, ERROR, OK, REJECTED, TIMEOUT, TOO_OLD
+
+METRICS = (
+    "throughput", "offered", "success_rate", "attempts_per_op", "conflict_rate", "gave_up", "rejected",
+    "timeouts", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "breaker_open_fraction",
+    "breaker_transitions", "store_utilization", "mean_version_gap", "makespan_s", "calls",
+    "operations", "successes", "errors", "concurrency", "cache_hit_rate", "events", "wall_s",
+)
+SERIES = ("starts", "successes", "conflicts", "retries", "rejections", "timeouts", "breaker_open")
+
+FOLD = 65536
+RESOLUTION = 0.001                  # relative width of a latency bucket
+_LOG_STEP = math.log1p(RESOLUTION)
+_FLOOR = 1e-9                       # 1 ns: everything below shares the first bucket
+_BUCKETS = int(math.log(1e7 / _FLOOR) / _LOG_STEP) + 1   # up to ~116 days
+
+
+class LatencyHistogram:
+    """Exact count, sum and max; percentiles from 0.1 %-wide log buckets."""
+
+    def __init__(self) -> None:
+        self.buffer: list[float] = []
+        self.counts = np.zeros(_BUCKETS, dtype=np.int64)
+        self.n, self.total, self.max = 0, 0.0, 0.0
+
+    def fold(self) -> None:
+        if not self.buffer:
+            return
+        values = np.asarray(self.buffer)
+        self.buffer.clear()
+        self.n += len(values)
+        self.total += float(values.sum())
+        self.max = max(self.max, float(values.max()))
+        idx = np.clip((np.log(np.maximum(values, _FLOOR) / _FLOOR) / _LOG_STEP).astype(np.int64), 0, _BUCKETS - 1)
+        self.counts += np.bincount(idx, minlength=_BUCKETS)
+
+    def quantile(self, q: float) -> float:
+        """Nearest-rank quantile, reported at the bucket's geometric centre (capped at the max)."""
+        self.fold()
+        if self.n == 0:
+            return math.nan
+        rank = max(1, math.ceil(q * self.n))
+        i = int(np.searchsorted(np.cumsum(self.counts), rank))
+        return min(self.max, _FLOOR * math.exp((i + 0.5) * _LOG_STEP))
+
+    def nonempty(self) -> tuple[np.ndarray, np.ndarray]:
+        """(upper edge in seconds, count) of every non-empty bucket."""
+        self.fold()
+        idx = np.nonzero(self.counts)[0]
+        return _FLOOR * np.exp((idx + 1) * _LOG_STEP), self.counts[idx]
+
+
+class Recorder:
+    """Counts for one run; `t0`/`t1` bound the measurement window (batch: 0 and inf)."""
+
+    def __init__(self, t0: float, t1: float, bin_width: float) -> None:
+        self.t0, self.t1, self.bin = t0, t1, bin_width
+        self.inv_bin = 1.0 / bin_width
+        nbins = math.ceil(t1 / bin_width) + 1 if math.isfinite(t1) else 64
+        self.series = {name: [0] * nbins for name in SERIES}
+        self.series["breaker_open"] = [0.0] * nbins
+        self._starts, self._successes = self.series["starts"], self.series["successes"]
+        self._conflicts, self._retries = self.series["conflicts"], self.series["retries"]
+        self._rejections, self._timeouts = self.series["rejections"], self.series["timeouts"]
+        self.latency = LatencyHistogram()
+        self.started = self.finished = self.succeeded = self.gave_up = self.rejected = 0
+        self.attempts = self.conflicts = self.errors = self.timeouts = self.too_old = 0
+        self.gap_sum = 0
+        self.optimistic = self.optimistic_hits = 0
+        self.inflight, self.area, self.last = 0, 0.0, t0
+        self.last_success = 0.0
+        self.breaker_transitions = 0
+        self.breaker_open_time = 0.0
+
+    def _bin(self, now: float) -> int:
+        i = int(now * self.inv_bin)
+        if i >= len(self._starts):
+            grow = max(i + 1, 2 * len(self._starts)) - len(self._starts)
+            for name, values in self.series.items():
+                values.extend([0.0 if name == "breaker_open" else 0] * grow)
+        return i
+
+    def _occupancy(self, now: float, delta: int) -> None:
+        if now > self.t0:
+            self.area += self.inflight * (min(now, self.t1) - max(self.last, self.t0))
+            self.last = now
+        self.inflight += delta
+
+    # --- called by the model -------------------------------------------------------------
+    def start(self, now: float) -> None:
+        self._starts[self._bin(now)] += 1
+        self._occupancy(now, 1)
+        if self.t0 <= now < self.t1:
+            self.started += 1
+
+    def attempt(self, now: float, outcome: int, gap: int, optimistic: bool) -> None:
+        """An attempt that reached the store (or timed out trying) came back."""
+        if outcome == CONFLICT:
+            self._conflicts[self._bin(now)] += 1
+        elif outcome == TIMEOUT:
+            self._timeouts[self._bin(now)] += 1
+        if not self.t0 <= now < self.t1:
+            return
+        self.attempts += 1
+        if optimistic:
+            self.optimistic += 1
+            self.optimistic_hits += outcome == OK
+        if outcome == CONFLICT:
+            self.conflicts += 1
+            self.gap_sum += gap
+        elif outcome == ERROR:
+            self.errors += 1
+        elif outcome == TIMEOUT:
+            self.timeouts += 1
+        elif outcome == TOO_OLD:
+            self.too_old += 1
+
+    def retry(self, now: float) -> None:
+        self._retries[self._bin(now)] += 1
+
+    def finish(self, start: float, now: float, outcome: int) -> None:
+        self._occupancy(now, -1)
+        if outcome == OK:
+            self._successes[self._bin(now)] += 1
+            self.last_success = now
+        elif outcome == REJECTED:
+            self._rejections[self._bin(now)] += 1
+        if not self.t0 <= now < self.t1:
+            return
+        self.finished += 1
+        if outcome == OK:
+            self.succeeded += 1
+            buf = self.latency.buffer
+            buf.append(now - start)
+            if len(buf) >= FOLD:
+                self.latency.fold()
+        elif outcome == REJECTED:
+            self.rejected += 1
+        else:
+            self.gave_up += 1
+
+    def breaker_open(self, opened: float, closed: float, share: float) -> None:
+        """A breaker was open from `opened` to `closed`; `share` = 1 / number of breakers."""
+        self.breaker_open_time += share * max(0.0, min(closed, self.t1) - max(opened, self.t0))
+        t, series = opened, self.series["breaker_open"]
+        while t < closed:
+            i = self._bin(t)
+            edge = min(closed, (i + 1) * self.bin)
+            series[i] += share * (edge - t) * self.inv_bin
+            t = edge
+
+    # --- at the end ----------------------------------------------------------------------
+    def summary(self, end: float, utilization: float) -> dict[str, Any]:
+        """The section-3 metrics; `end` is when the run stopped (batch: the makespan)."""
+        span = (min(end, self.t1) - self.t0) or math.nan
+        self._occupancy(end, 0)
+        lat = self.latency
+        lat.fold()
+        ms = 1e3
+        return {
+            "throughput": self.succeeded / span,
+            "offered": self.started / span,
+            "success_rate": self.succeeded / self.finished if self.finished else math.nan,
+            "attempts_per_op": self.attempts / self.finished if self.finished else math.nan,
+            "conflict_rate": self.conflicts / self.attempts if self.attempts else 0.0,
+            "gave_up": self.gave_up,
+            "rejected": self.rejected,
+            "timeouts": self.timeouts,
+            "mean_ms": lat.total / lat.n * ms if lat.n else math.nan,
+            "p50_ms": lat.quantile(0.5) * ms,
+            "p90_ms": lat.quantile(0.9) * ms,
+            "p99_ms": lat.quantile(0.99) * ms,
+            "p999_ms": lat.quantile(0.999) * ms,
+            "max_ms": lat.max * ms if lat.n else math.nan,
+            "breaker_open_fraction": self.breaker_open_time / span,
+            "breaker_transitions": self.breaker_transitions,
+            "store_utilization": utilization,
+            "mean_version_gap": self.gap_sum / self.conflicts if self.conflicts else math.nan,
+            "operations": self.finished,
+            "successes": self.succeeded,
+            "errors": self.errors,
+            "concurrency": self.area / span,
+            "cache_hit_rate": self.optimistic_hits / self.optimistic if self.optimistic else math.nan,
+        }
+
+    def timeseries(self, end: float) -> dict[str, list[float]]:
+        n = min(len(self._starts), int(end * self.inv_bin) + 1)
+        out: dict[str, list[float]] = {"t_s": [i * self.bin for i in range(n)]}
+        out.update({name: values[:n] for name, values in self.series.items()})
+        return out

@@ -1,0 +1,105 @@
+"""Delay schedules: the retry patterns that differ only in how long they wait.
+
+`k` is `op.retries`, 0 for the first retry. Jittered delays draw from the run's `policy`
+random stream, so they never disturb the arrival, key or latency streams (common random numbers).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from ..outcomes import TOO_OLD
+from ..units import Duration
+from .base import Policy, register
+
+if TYPE_CHECKING:
+    from ..client import Op
+
+
+@register("none")
+class NoRetry(Policy):
+    """Fail on the first failure."""
+
+    max_attempts: int = Field(default=1, ge=1, le=1)
+
+    def backoff(self, op: "Op", outcome: int) -> float:
+        return 0.0
+
+
+@register("immediate")
+class Immediate(Policy):
+    """Retry at once: the fastest single retry, and the recipe for a retry storm."""
+
+    def backoff(self, op: "Op", outcome: int) -> float:
+        return 0.0
+
+
+@register("exponential")
+class Exponential(Policy):
+    """delay_k = min(cap, base × multiplier^k): spreads retries in time, but in lock-step."""
+
+    base: Duration = 0.01
+    cap: Duration = 1.0
+    multiplier: float = Field(default=2.0, ge=1)
+
+    def exp(self, k: int) -> float:
+        return min(self.cap, self.base * self.multiplier ** min(k, 1000))
+
+    def backoff(self, op: "Op", outcome: int) -> float:
+        return self.exp(op.retries)
+
+
+@register("jitter")
+class Jitter(Exponential):
+    """Randomised exponential backoff: clients that collided once stop colliding in lock-step.
+
+    full: U(0, exp_k); equal: exp_k/2 + U(0, exp_k/2); additive: exp_k + U(0, exp_k);
+    decorrelated: d = min(cap, U(base, 3·d_prev)), d_0 = base (state kept per operation).
+    """
+
+    mode: Literal["full", "equal", "decorrelated", "additive"] = "full"
+
+    def backoff(self, op: "Op", outcome: int) -> float:
+        mode = self.mode
+        if mode == "decorrelated":
+            prev = op.prev_delay or self.base
+            op.prev_delay = delay = min(self.cap, self.base + self.random() * (3 * prev - self.base))
+            return delay
+        e = self.exp(op.retries)
+        if mode == "full":
+            return self.random() * e
+        if mode == "equal":
+            return e / 2 + self.random() * e / 2
+        return e + self.random() * e
+
+
+@register("fdb")
+class FoundationDB(Policy):
+    """FoundationDB's `onError` loop: delay = U(0,1) × backoff, backoff doubling from 10 ms to
+    `cap`; unlimited retries by default; transaction-too-old retried after a fixed 10 ms."""
+
+    max_attempts: int = Field(default=0, ge=0)
+    base: Duration = 0.01
+    cap: Duration = 1.0
+    too_old_delay: Duration = 0.01
+
+    def backoff(self, op: "Op", outcome: int) -> float:
+        if outcome == TOO_OLD:
+            return self.too_old_delay
+        backoff = min(self.cap, self.base * 2.0 ** min(op.retries, 1000))
+        return self.random() * backoff
+
+
+@register("reload")
+class Reload(Policy):
+    """On a conflict, re-read the whole history (state reload) and retry after base × (k + 1).
+
+    The reload makes each retry dearer as the stream grows (`store.history.per_event`)."""
+
+    base: Duration = 0.01
+    cap: Duration = 1.0
+
+    def backoff(self, op: "Op", outcome: int) -> float:
+        op.reload = True
+        return min(self.cap, self.base * (op.retries + 1))

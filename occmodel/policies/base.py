@@ -1,0 +1,151 @@
+"""The retry-policy contract and its registry.
+
+A policy decides three things for an operation: may an attempt start now (`admit`: breakers
+and budgets say no), what it learns from an attempt's outcome (`record`), and after a failure
+whether to retry and after what delay (`retry_delay`). Subclasses of `Policy` usually write only
+`backoff`; the common limits (`max_attempts`, `deadline`, `retry_on`) live here once.
+
+Policies are pydantic dataclasses: the fields are the config keys (validated, with defaults),
+and the instance built for a run also holds that run's state. Register one with `@register`.
+"""
+from __future__ import annotations
+
+from dataclasses import field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
+
+from ..config import ConfigError, from_pydantic
+from ..outcomes import OK, RETRYABLE
+from ..units import Duration
+
+if TYPE_CHECKING:
+    from ..client import Op
+    from ..model import Simulation
+
+REJECT = -1.0  # a `retry_delay` meaning "a breaker or budget refused": the operation is rejected
+REGISTRY: dict[str, type["Policy"]] = {}
+RetryOn = Literal["conflict", "error", "timeout", "too_old"]
+
+
+def _validated(cls: type) -> type:
+    return dataclass(config=ConfigDict(extra="forbid", arbitrary_types_allowed=True), kw_only=True)(cls)
+
+
+def register(kind: str):
+    """Class decorator: make `cls` a validated dataclass and the policy for `kind = "<kind>"`."""
+
+    def wrap(cls: type) -> type:
+        cls = _validated(cls)
+        cls.KIND = kind
+        REGISTRY[kind] = cls
+        return cls
+
+    return wrap
+
+
+def build_policy(table: Any, path: str = "policy") -> "Policy":
+    """A fresh policy object (with fresh state) from a `[policy]`-shaped table."""
+    if not isinstance(table, dict):
+        raise ConfigError(path, table, "expected a table with a 'kind' key")
+    kind = table.get("kind")
+    if kind not in REGISTRY:
+        raise ConfigError(f"{path}.kind", kind, f"expected one of {', '.join(sorted(REGISTRY))}")
+    args = {k: v for k, v in table.items() if k != "kind"}
+    try:
+        return REGISTRY[kind](**args)
+    except ValidationError as exc:
+        err = from_pydantic(exc, args, path)
+        if err.allowed.startswith("Unexpected keyword argument"):
+            allowed = sorted(f for f in REGISTRY[kind].__dataclass_fields__ if not f.startswith("_"))
+            err = ConfigError(err.path, err.value, f"unknown key for kind = {kind!r}; allowed keys: kind, {', '.join(allowed)}")
+        raise err from None
+
+
+@_validated
+class Policy:
+    """Base: retry every listed failure, up to `max_attempts` attempts and within `deadline`."""
+
+    KIND: ClassVar[str] = ""
+    label: str | None = None
+    max_attempts: int = Field(default=10, ge=0)   # attempts in all, 0 = unlimited
+    deadline: Duration = 0.0                       # per-operation time limit, 0 = none
+    retry_on: list[RetryOn] = field(default_factory=lambda: ["conflict", "error", "timeout", "too_old"])
+
+    def bind(self, sim: "Simulation") -> None:
+        """Attach to one run: the clock, a random stream, the metrics. Called once per run."""
+        self.env = sim.env
+        self.sim = sim
+        self.retryable = frozenset(RETRYABLE[name] for name in self.retry_on)
+        self.random = sim.uniform("policy")
+
+    def admit(self, op: "Op") -> bool:
+        return True
+
+    def record(self, op: "Op", outcome: int) -> None:
+        """Learn from an attempt's outcome (breakers count failures, budgets refund)."""
+
+    def retry_delay(self, op: "Op", outcome: int) -> float | None:
+        """Delay before the next attempt, None to give up, or `REJECT`."""
+        if outcome not in self.retryable or 0 < self.max_attempts <= op.attempts:
+            return None
+        delay = self.backoff(op, outcome)
+        if self.deadline and self.env.now + delay >= op.start + self.deadline:
+            return None
+        op.retries += 1
+        return delay
+
+    def backoff(self, op: "Op", outcome: int) -> float:
+        """The delay before retry number `op.retries` (0 for the first retry)."""
+        raise NotImplementedError
+
+    def state(self, op: "Op") -> str | None:
+        """The breaker state an operation sees (for traces); None when there is no breaker."""
+        return None
+
+    def finish(self, end: float) -> None:
+        """The run ended at `end`: settle anything still open (breaker open time)."""
+
+    def request_timeout(self, op: "Op", timeout: float) -> float:
+        """The timeout for a request now: the per-request one, cut to what the deadline leaves."""
+        if not self.deadline:
+            return timeout
+        left = op.start + self.deadline - self.env.now
+        return left if not timeout or left < timeout else timeout
+
+
+@_validated
+class Wrapper(Policy):
+    """A policy around another (`inner`): the inner one schedules, the wrapper may refuse."""
+
+    inner: dict[str, Any] = field(default_factory=lambda: {"kind": "exponential"})
+    max_attempts: int = Field(default=0, ge=0)
+
+    def __post_init__(self) -> None:
+        self.wrapped = build_policy(self.inner, "policy.inner")
+
+    def bind(self, sim: "Simulation") -> None:
+        super().bind(sim)
+        self.wrapped.bind(sim)
+        self.deadline = self.deadline or self.wrapped.deadline
+
+    def admit(self, op: "Op") -> bool:
+        return self.wrapped.admit(op)
+
+    def record(self, op: "Op", outcome: int) -> None:
+        self.wrapped.record(op, outcome)
+
+    def retry_delay(self, op: "Op", outcome: int) -> float | None:
+        if 0 < self.max_attempts <= op.attempts:
+            return None
+        return self.wrapped.retry_delay(op, outcome)
+
+    def state(self, op: "Op") -> str | None:
+        return self.wrapped.state(op)
+
+    def finish(self, end: float) -> None:
+        self.wrapped.finish(end)
+
+
+__all__ = ["OK", "REJECT", "REGISTRY", "Policy", "Wrapper", "build_policy", "register"]

@@ -1,0 +1,193 @@
+"""The optimistic-concurrency store: keys with versions, servers, conflict rules, faults.
+
+Reads and commits queue on SimPy resources (no resource at all for `capacity = "inf"`, which
+saves two events per request). Service time = (draw + history replay) × slow-fault factor +
+`per_inflight` × requests already in service, so an overloaded store slows for everyone.
+A commit is checked when its service *ends*, against the state at that moment:
+- `expected_version`: each written key's attempted version (read version + 1) must exceed the
+  current one, else a conflict reporting both (the version gap);
+- `read_set`: no key read may have been written after the attempt's read version, and the
+  read version may not be older than `mvcc_window` (else too old).
+The store never learns that a client gave up waiting: abandoned requests are served in full.
+"""
+from __future__ import annotations
+
+import math
+from typing import Generator, NamedTuple
+
+import simpy
+
+from .config import Server as ServerConfig
+from .config import Store as StoreConfig
+from .distributions import Sampler
+from .outcomes import CONFLICT, ERROR, OK, TOO_OLD
+
+
+class CommitRequest(NamedTuple):
+    """What travels with a commit: a snapshot, so an abandoned request still commits what it said."""
+
+    writes: tuple[int, ...]        # keys written
+    attempted: tuple[int, ...]     # version each write claims (expected_version)
+    reads: tuple[int, ...]         # keys read (read_set)
+    seen: tuple[int, ...]          # the version each read saw
+    read_seq: int                  # store commit sequence number the reads saw
+    read_time: float               # when the read version was taken
+    blind: bool = False            # `call` operations: no conflict check
+
+
+class CommitResult(NamedTuple):
+    outcome: int
+    current: int = -1              # conflicts: the key's version when the commit was served
+    attempted: int = -1            # conflicts: the version the commit tried to write
+    seq: int = -1                  # successes: the store's commit sequence number after this commit
+
+
+_DONE = CommitResult(OK)
+_FAILED = CommitResult(ERROR)
+
+
+class Server:
+    """A pool of `capacity` identical servers with load-dependent service time."""
+
+    def __init__(self, env: simpy.Environment, cfg: ServerConfig, service: Sampler | None, t0: float) -> None:
+        self.env, self.service, self.t0 = env, service, t0
+        self.capacity = cfg.capacity
+        self.resource = None if math.isinf(cfg.capacity) else simpy.Resource(env, int(cfg.capacity))
+        self.per_inflight = cfg.per_inflight
+        self.in_service = 0
+        self.busy = 0.0
+        self.slow: list[tuple[float, float, float]] = []   # (start, end, factor)
+
+    def serve(self, extra: float = 0.0) -> Generator:
+        env, resource = self.env, self.resource
+        if resource is not None:
+            request = resource.request()
+            yield request
+        duration = extra if self.service is None else self.service() + extra
+        if self.slow:
+            now = env.now
+            for start, end, factor in self.slow:
+                if start <= now < end:
+                    duration *= factor
+        if self.per_inflight:
+            duration += self.per_inflight * self.in_service
+        if env.now >= self.t0:
+            self.busy += duration
+        self.in_service += 1
+        if duration:
+            yield env.timeout(duration)
+        self.in_service -= 1
+        if resource is not None:
+            resource.release(request)
+
+    def utilization(self, span: float) -> float:
+        """Busy fraction of the pool; for `inf` capacity, the mean number in service."""
+        return self.busy / span / (1.0 if math.isinf(self.capacity) else self.capacity)
+
+
+class Store:
+    def __init__(self, env: simpy.Environment, cfg: StoreConfig, read: Server, commit: Server,
+                 keys: int, uniform: Sampler) -> None:
+        self.env = env
+        self.read_server, self.commit_server = read, commit
+        self.read_set = cfg.conflict == "read_set"
+        self.mvcc_window = cfg.mvcc_window
+        self.per_event = cfg.history.per_event
+        self.version = [0] * keys
+        self.history = [cfg.history.initial_events] * keys
+        self.last_write = [0] * keys
+        self.seq = 0
+        self.batch_interval = cfg.commit.batch_interval
+        self._batch: list[tuple[CommitRequest, list]] | None = None
+        self._batch_done: simpy.Event | None = None
+        self.uniform = uniform
+        self.down: list[tuple[float, float, str, str]] = []      # (start, end, target, mode)
+        self.errors: list[tuple[float, float, str, float]] = []  # (start, end, target, probability)
+        for f in cfg.faults:
+            start, end = f.start or 0.0, math.inf if f.end is None else f.end
+            if f.kind == "slow":
+                for name, server in (("read", read), ("commit", commit)):
+                    if f.target in ("all", name):
+                        server.slow.append((start, end, f.factor))
+            elif f.kind == "down":
+                self.down.append((start, end, f.target, f.mode))
+            else:
+                self.errors.append((start, end, f.target, f.probability))
+        self.faulty = bool(self.down or self.errors)
+
+    def fault(self, target: str) -> int | None:
+        """None if the request proceeds; ERROR to fail it fast; -1 to swallow it (hang)."""
+        now = self.env.now
+        for start, end, where, mode in self.down:
+            if start <= now < end and where in ("all", target):
+                return ERROR if mode == "fail_fast" else -1
+        for start, end, where, probability in self.errors:
+            if start <= now < end and where in ("all", target) and self.uniform() < probability:
+                return ERROR
+        return None
+
+    def read(self, key: int, history: bool) -> Generator:
+        """Serve a read; returns (outcome, version, commit sequence number, events replayed)."""
+        if self.faulty:
+            failed = self.fault("read")
+            if failed is not None:
+                if failed < 0:
+                    yield self.env.event()   # swallowed: never answered
+                return failed, -1, -1, 0
+        events = self.history[key] if history else 0
+        yield from self.read_server.serve(self.per_event * events)
+        return OK, self.version[key], self.seq, events
+
+    def commit(self, request: CommitRequest) -> Generator:
+        """Serve a commit; returns a `CommitResult` decided when service ends."""
+        if self.faulty:
+            failed = self.fault("commit")
+            if failed is not None:
+                if failed < 0:
+                    yield self.env.event()
+                return _FAILED
+        if not self.batch_interval:
+            yield from self.commit_server.serve()
+            return self.resolve(request)
+        if self._batch is None:
+            self._batch, self._batch_done = [], self.env.event()
+            self.env.process(self._run_batch(self._batch, self._batch_done))
+        slot: list = []
+        self._batch.append((request, slot))
+        yield self._batch_done
+        return slot[0]
+
+    def _run_batch(self, batch: list, done: simpy.Event) -> Generator:
+        """Collect commits for `batch_interval`, serve them as one job, resolve in arrival order."""
+        yield self.env.timeout(self.batch_interval)
+        self._batch = None
+        yield from self.commit_server.serve()
+        for request, slot in batch:
+            slot.append(self.resolve(request))
+        done.succeed()
+
+    def resolve(self, req: CommitRequest) -> CommitResult:
+        version, last_write = self.version, self.last_write
+        if req.blind:
+            return _DONE
+        if self.read_set:
+            if self.env.now - req.read_time > self.mvcc_window:
+                return CommitResult(TOO_OLD)
+            for key, seen in zip(req.reads, req.seen):
+                if last_write[key] > req.read_seq:
+                    return CommitResult(CONFLICT, version[key], seen + 1)
+            self.seq = seq = self.seq + 1
+            for key in req.writes:
+                version[key] += 1
+                last_write[key] = seq
+                self.history[key] += 1
+            return CommitResult(OK, seq=seq)
+        for key, attempted in zip(req.writes, req.attempted):
+            if attempted <= version[key]:
+                return CommitResult(CONFLICT, version[key], attempted)
+        self.seq = seq = self.seq + 1
+        for key, attempted in zip(req.writes, req.attempted):
+            version[key] = attempted
+            last_write[key] = seq
+            self.history[key] += 1
+        return CommitResult(OK, seq=seq)

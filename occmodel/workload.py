@@ -1,0 +1,121 @@
+"""Who issues operations, when, and on which keys.
+
+- closed: N clients, each running operation, think, operation... until the run ends;
+- open: Poisson arrivals (a rate or a piecewise schedule), each its own process, so retries add
+  load on top of arrivals (the condition for retry storms);
+- batch: N clients each run M operations from t = 0; the run ends when all are done.
+Streams follow common random numbers: closed and batch clients draw keys and think times from
+streams of their own (seeded by client id), open arrivals from one stream in arrival order, so
+every policy sees the same operations in the same replication.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Callable, Generator
+
+import numpy as np
+
+from .client import Client
+from .config import KeyChoice
+from .distributions import blocks
+
+if TYPE_CHECKING:
+    from .model import Simulation
+
+KeySampler = Callable[[], tuple[int, ...]]
+
+
+def key_sampler(cfg: KeyChoice, rng: np.random.Generator, distinct: int, size: int) -> KeySampler:
+    """Draws `distinct` different keys per operation, with the configured popularity."""
+    k = cfg.count
+    if cfg.choice == "uniform":
+        fill = lambda n: rng.integers(0, k, n)  # noqa: E731
+    elif cfg.choice == "zipf":
+        weights = 1.0 / np.arange(1, k + 1) ** cfg.s
+        p = weights / weights.sum()
+        fill = lambda n: rng.choice(k, n, p=p)  # noqa: E731
+    else:
+        hot = min(cfg.hot_keys, k)
+        cold = k - hot
+
+        def fill(n: int) -> np.ndarray:
+            u, pick = rng.random(n), rng.random(n)
+            is_hot = (u < cfg.hot_fraction) | (cold == 0)
+            return np.where(is_hot, (pick * hot).astype(np.int64), hot + (pick * max(cold, 1)).astype(np.int64))
+
+    draw = blocks(fill, size)
+    if distinct == 1:
+        return lambda: (draw(),)
+
+    def several() -> tuple[int, ...]:
+        keys: list[int] = []
+        while len(keys) < distinct:
+            key = draw()
+            if key not in keys:
+                keys.append(key)
+        return tuple(keys)
+
+    return several
+
+
+def start(sim: "Simulation") -> Generator | None:
+    """Start the workload's processes; returns the event that ends a batch run (else None)."""
+    w, env = sim.scenario.workload, sim.env
+    distinct = max(1, sim.scenario.operation.reads, sim.scenario.operation.writes)
+    if w.kind == "open":
+        client = Client(sim, 0)
+        sim.clients.append(client)
+        env.process(_arrivals(sim, client, key_sampler(w.keys, sim.rng("keys"), distinct, 1024)))
+        return None
+    size = 256 if w.clients <= 64 else 32      # small blocks: memory stays bounded with many clients
+    procs = []
+    for cid in range(w.clients):
+        client = Client(sim, cid)
+        sim.clients.append(client)
+        keys = key_sampler(w.keys, sim.rng("keys", cid), distinct, size)
+        think = sim.sampler(w.think, "think", cid, size=size)
+        if w.kind == "closed":
+            procs.append(env.process(_closed(sim, client, keys, think)))
+        else:
+            procs.append(env.process(_batch(client, keys, think, w.ops_per_client)))
+    return env.all_of(procs) if w.kind == "batch" else None
+
+
+def _closed(sim: "Simulation", client: Client, keys: KeySampler, think: Callable[[], float] | None) -> Generator:
+    env, end = sim.env, sim.end
+    while env.now < end:
+        yield from client.operation(keys())
+        if think is not None:
+            pause = think()
+            if pause:
+                yield env.timeout(pause)
+
+
+def _batch(client: Client, keys: KeySampler, think: Callable[[], float] | None, ops: int) -> Generator:
+    for i in range(ops):
+        if i and think is not None:
+            pause = think()
+            if pause:
+                yield client.env.timeout(pause)
+        yield from client.operation(keys())
+
+
+def _arrivals(sim: "Simulation", client: Client, keys: KeySampler) -> Generator:
+    """Poisson arrivals; at a rate change the next gap is redrawn (memoryless, so exact)."""
+    env, end = sim.env, sim.end
+    w = sim.scenario.workload
+    steps = [(math.inf, w.rate)] if w.schedule is None else [(s.until if s.until is not None else math.inf, s.rate) for s in w.schedule]
+    rng = sim.rng("arrivals")
+    gaps = blocks(lambda n: rng.exponential(1.0, n))
+    for until, rate in steps:
+        while env.now < min(until, end):
+            gap = gaps() / rate if rate > 0 else math.inf
+            if env.now + gap >= until:
+                if until < end:
+                    yield env.timeout(until - env.now)
+                else:
+                    return
+                break
+            yield env.timeout(gap)
+            if env.now < end:
+                env.process(client.operation(keys()))

@@ -1,0 +1,215 @@
+"""Plots are chosen from what a results directory holds: synthetic directories check the choice."""
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pytest
+
+from occmodel import plots
+from occmodel.results import write_csv, write_json
+
+METRICS = ["throughput", "offered", "success_rate", "attempts_per_op", "conflict_rate", "gave_up",
+           "rejected", "timeouts", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
+           "breaker_open_fraction", "breaker_transitions", "store_utilization", "mean_version_gap",
+           "makespan_s", "calls", "events", "wall_s"]
+POLICIES = ["none", "expo", "full-jitter"]
+
+
+def _metrics(load: float, p: int, batch: bool) -> dict[str, Any]:
+    """Plausible numbers: contention grows with load, jitter (p=2) copes best."""
+    attempts = 1.0 + load * (0.05 - 0.015 * p)
+    p50 = 2.0 + load * 0.1 / (p + 1)
+    return {
+        "throughput": None if batch else 900.0 * (1 - math.exp(-load / 40)) / attempts,
+        "offered": None if batch else 1000.0 * (1 - math.exp(-load / 40)),
+        "success_rate": 1.0 if p else 0.8, "attempts_per_op": attempts,
+        "conflict_rate": 1 - 1 / attempts, "gave_up": 0 if p else 12, "rejected": 0, "timeouts": 0,
+        "mean_ms": p50 * 1.3, "p50_ms": p50, "p90_ms": p50 * 2, "p99_ms": p50 * 5, "p999_ms": p50 * 9,
+        "max_ms": p50 * 12, "breaker_open_fraction": 0.0, "breaker_transitions": 0,
+        "store_utilization": min(1.0, load / 100), "mean_version_gap": 1.2,
+        "makespan_s": 0.5 + load * 0.01 / (p + 1) if batch else None,
+        "calls": int(load * attempts * 10) if batch else None, "events": 12345, "wall_s": 0.1,
+    }
+
+
+def make_results(root: Path, sweep: dict[str, list[Any]], *, reps: int = 3, kind: str = "closed",
+                 faults: list[dict[str, Any]] | None = None, schedule: list[dict[str, Any]] | None = None,
+                 breaker: bool = False, latency: bool = True) -> Path:
+    """Write a results directory shaped like the runner's output for `sweep` (may be empty)."""
+    swept = list(sweep)
+    exp = {"name": "synthetic", "seed": 7, "replications": reps, "duration": 20.0, "warmup": 2.0, "bin": 1.0}
+    workload: dict[str, Any] = {"kind": kind, "clients": 16}
+    if schedule:
+        workload["schedule"] = schedule
+    scenario = {"workload": workload, "store": {"faults": faults or []}, "policy": {"kind": "jitter"}}
+    write_json(root / "manifest.json", {"name": "synthetic", "seed": 7, "replications": reps, "swept": swept,
+                                        "config": {"experiment": exp, "scenario": scenario, "sweep": sweep}})
+    runs, summary, series, hist = [], [], [], []
+    for values in itertools.product(*sweep.values()):
+        point = dict(zip(swept, values))
+        p = POLICIES.index(point["policy"]) if "policy" in point else 2
+        load = float(next((v for k, v in point.items() if k != "policy"), 32))
+        m = _metrics(load, p, kind == "batch")
+        for r in range(reps):
+            runs.append({**point, "replication": r, "seed": 7, **m})
+            for b in range(22):
+                down = bool(faults) and 8 <= b < 12
+                series.append({**point, "replication": r, "t_s": float(b), "starts": 50 + r,
+                               "successes": 5 if down else 48, "conflicts": 3, "retries": 40 if down else 4,
+                               "rejections": 30 if down and breaker else 0, "timeouts": 0,
+                               "breaker_open": 0.7 if down and breaker else 0.0})
+        ci = {f"{k}_ci95": (0.05 * v if isinstance(v, (int, float)) else None) if reps > 1 else None
+              for k, v in m.items()}
+        summary.append({**point, "n": reps, **m, **ci})
+        for i in range(12):
+            edge = 0.5 * 1.5 ** i
+            hist.append({**point, "le_ms": edge, "count": int(1000 * math.exp(-i * (0.9 - 0.2 * p)))})
+    stats = [c for m in METRICS for c in (m, f"{m}_ci95")]
+    write_csv(root / "runs.csv", [*swept, "replication", "seed", *METRICS], runs)
+    write_csv(root / "summary.csv", [*swept, "n", *stats], summary)
+    write_csv(root / "timeseries.csv", [*swept, "replication", "t_s", "starts", "successes", "conflicts",
+                                        "retries", "rejections", "timeouts", "breaker_open"], series)
+    if latency:
+        write_csv(root / "latency.csv", [*swept, "le_ms", "count"], [h for h in hist if h["count"] > 0])
+    return root
+
+
+def _names(root: Path) -> set[str]:
+    return {p.name for p in plots.draw(root)}
+
+
+@pytest.fixture
+def figures():
+    """Build figures for inspection and close them afterwards."""
+    made: list[plots.Plot] = []
+
+    def build(root: Path) -> dict[str, plots.Plot]:
+        made.extend(plots.build_figures(root))
+        return {p.name: p for p in made}
+
+    yield build
+    for p in made:
+        plt.close(p.figure)
+
+
+def test_numeric_sweep_draws_line_plots_per_metric(tmp_path: Path) -> None:
+    root = make_results(tmp_path, {"workload.clients": [1, 8, 32, 128], "policy": POLICIES})
+    names = _names(root)
+    for metric in ("throughput", "attempts_per_op", "latency", "conflict_rate", "success_rate"):
+        assert f"{metric}-vs-workload_clients.png" in names
+    assert "bars.png" not in names and "timeseries.png" not in names
+    assert "latency-ccdf.png" in names
+
+
+def test_sweep_figure_content(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"workload.clients": [1, 8, 32, 128], "policy": POLICIES})
+    figs = figures(root)
+    tput = figs["throughput-vs-workload_clients.png"].figure
+    ax = tput.axes[0]
+    assert ax.get_xlabel() == "workload.clients" and "ops/s" in ax.get_ylabel()
+    assert ax.get_xscale() == "log"                      # 1..128 spans more than a decade
+    assert [t.get_text() for t in tput.legends[0].get_texts()] == POLICIES
+    assert len(ax.collections) == 3                      # one CI band per policy (3 replications)
+    lat = figs["latency-vs-workload_clients.png"].figure.axes[0]
+    assert lat.get_yscale() == "log" and "ms" in lat.get_ylabel()
+    legend = [t.get_text() for t in figs["latency-vs-workload_clients.png"].figure.legends[0].get_texts()]
+    assert legend == [*POLICIES, "p50", "p99", "p99.9"]
+    colour = {p.name: p.figure.legends[0].legend_handles[1].get_color() for p in figs.values()
+              if p.figure.legends}
+    assert len(set(colour.values())) == 1                 # "expo" has one colour everywhere
+
+
+def test_narrow_range_single_replication_linear_without_bands(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"workload.clients": [8, 16, 32], "policy": POLICIES}, reps=1)
+    ax = figures(root)["throughput-vs-workload_clients.png"].figure.axes[0]
+    assert ax.get_xscale() == "linear" and not ax.collections
+
+
+def test_two_numeric_keys_facet_each(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"workload.clients": [4, 64], "store.keys": [1, 16], "policy": POLICIES[:2]})
+    figs = figures(root)
+    fig = figs["throughput-vs-workload_clients.png"].figure
+    assert [a.get_title() for a in fig.axes] == ["store.keys=1", "store.keys=16"]
+    assert "throughput-vs-store_keys.png" in figs
+
+
+def test_batch_sweep_plots_makespan_and_calls(tmp_path: Path) -> None:
+    names = _names(make_results(tmp_path, {"workload.clients": [2, 20, 200], "policy": POLICIES}, kind="batch"))
+    assert {"makespan_s-vs-workload_clients.png", "calls-vs-workload_clients.png"} <= names
+    assert "throughput-vs-workload_clients.png" not in names
+
+
+def test_single_point_draws_bars_instead(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"policy": POLICIES})
+    names = _names(root)
+    assert "bars.png" in names and not any("-vs-" in n for n in names)
+    fig = figures(root)["bars.png"].figure
+    assert [a.get_ylabel() for a in fig.axes if a.get_visible()][:2] == [
+        "throughput (successful ops/s)", "attempts per operation"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == POLICIES
+
+
+def test_no_policy_column_single_series(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"workload.clients": [1, 10, 100]})
+    fig = figures(root)["throughput-vs-workload_clients.png"].figure
+    assert len(fig.axes[0].lines) == 1 and not fig.legends
+
+
+def test_faults_draw_time_series(tmp_path: Path, figures) -> None:
+    faults = [{"kind": "down", "start": 8.0, "end": 12.0}, {"kind": "error", "probability": 0.01,
+                                                           "start": None, "end": None}]
+    root = make_results(tmp_path, {"policy": POLICIES}, faults=faults, breaker=True)
+    assert "timeseries.png" in _names(root)
+    fig = figures(root)["timeseries.png"].figure
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"starts/s", "successes/s", "retries/s", "rejections/s", "fault: down", "warm-up (not measured)",
+            "breakers open (right axis)"} <= set(labels)
+    assert "fault: error p=0.01" not in labels            # a fault without a window is not shaded
+    assert [a.get_title(loc="left") for a in fig.axes if a.get_title(loc="left")] == POLICIES
+
+
+def test_schedule_draws_time_series(tmp_path: Path, figures) -> None:
+    schedule = [{"until": 10.0, "rate": 40.0}, {"until": 14.0, "rate": 80.0}, {"rate": 40.0}]
+    root = make_results(tmp_path, {"workload.rate": [10.0, 100.0], "policy": POLICIES}, kind="open", schedule=schedule)
+    fig = figures(root)["timeseries.png"].figure
+    assert "scheduled arrivals/s" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "workload.rate=100.0" in fig.get_suptitle()
+
+
+def test_no_faults_no_schedule_no_time_series(tmp_path: Path) -> None:
+    names = _names(make_results(tmp_path, {"workload.clients": [1, 8, 64], "policy": POLICIES}))
+    assert "timeseries.png" not in names
+
+
+def test_ccdf_from_latency_histogram(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"workload.clients": [1, 8, 64], "policy": POLICIES})
+    ax = figures(root)["latency-ccdf.png"].figure.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert len(ax.get_legend().get_texts()) == 3
+    line = ax.lines[0]
+    assert line.get_ydata()[0] == 1.0 and all(a >= b for a, b in zip(line.get_ydata(), line.get_ydata()[1:]))
+    assert not (make_results(tmp_path / "nolat", {"policy": POLICIES}, latency=False) / "latency.csv").exists()
+    assert "latency-ccdf.png" not in _names(tmp_path / "nolat")
+
+
+def test_index_lists_every_png_and_pngs_are_nonempty(tmp_path: Path) -> None:
+    root = make_results(tmp_path, {"workload.clients": [1, 8, 64], "policy": POLICIES},
+                        faults=[{"kind": "slow", "start": 8.0, "end": 12.0, "factor": 5}])
+    paths = plots.draw(root)
+    index = (root / "plots" / "index.md").read_text().splitlines()
+    assert sorted(paths) == sorted((root / "plots").glob("*.png"))
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+        assert sum(f"[{path.name}]" in line for line in index) == 1
+    assert len([line for line in index if line.startswith("- ")]) == len(paths)
+
+
+def test_redraw_removes_plots_that_no_longer_apply(tmp_path: Path) -> None:
+    root = make_results(tmp_path, {"policy": POLICIES}, faults=[{"kind": "down", "start": 8.0, "end": 12.0}])
+    assert "timeseries.png" in _names(root)
+    make_results(tmp_path, {"policy": POLICIES})
+    assert "timeseries.png" not in _names(root) and not (root / "plots" / "timeseries.png").exists()
