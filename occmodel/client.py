@@ -172,7 +172,9 @@ class Client:
         sent = env.now
         if net.lost():
             yield env.event()        # lost on the way: only the timeout will tell
-        yield env.timeout(net.send(self.conn, sent))
+        hop = net.send(self.conn, sent)
+        if hop:
+            yield env.timeout(hop)
         return (yield from self.serve_read(op, i, history, tries, sent, self.conn.message))
 
     def pipelined_reads(self, op: Op, history: bool, tries: int) -> Generator:
@@ -181,7 +183,9 @@ class Client:
         sent = env.now
         if net.lost():
             yield env.event()
-        yield env.timeout(net.send(self.conn, sent))
+        hop = net.send(self.conn, sent)
+        if hop:
+            yield env.timeout(hop)
         message = self.conn.message
         reads = [env.process(self.serve_read(op, i, history, tries, sent, message)) for i in range(self.nreads)]
         yield env.all_of(reads)
@@ -197,7 +201,9 @@ class Client:
         served = env.now
         if net.lost():
             yield env.event()
-        yield env.timeout(net.hop())
+        hop = net.hop()
+        if hop:
+            yield env.timeout(hop)
         if op.tries == tries and outcome == OK:
             op.versions[i] = version
             if op.read_seq < 0:
@@ -215,12 +221,16 @@ class Client:
         sent = env.now
         if net.lost():
             yield env.event()
-        yield env.timeout(net.send(self.conn, sent))
+        hop = net.send(self.conn, sent)
+        if hop:
+            yield env.timeout(hop)
         message = self.conn.message
         result = yield from self.store.commit(request)
         if net.lost():
             yield env.event()
-        yield env.timeout(net.hop())
+        hop = net.hop()
+        if hop:
+            yield env.timeout(hop)
         if op.tries == tries:
             op.current, op.attempted, op.commit_seq = result.current, result.attempted, result.seq
             if op.trace is not None:

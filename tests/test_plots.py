@@ -79,7 +79,11 @@ def make_results(root: Path, sweep: dict[str, list[Any]], *, reps: int = 3, kind
 
 
 def _names(root: Path) -> set[str]:
-    return {p.name for p in plots.draw(root)}
+    """Which figures would be drawn (built, not saved: saving is checked once, below)."""
+    figs = plots.build_figures(root)
+    for p in figs:
+        plt.close(p.figure)
+    return {p.name for p in figs}
 
 
 @pytest.fixture
@@ -196,20 +200,18 @@ def test_ccdf_from_latency_histogram(tmp_path: Path, figures) -> None:
     assert "latency-ccdf.png" not in _names(tmp_path / "nolat")
 
 
-def test_index_lists_every_png_and_pngs_are_nonempty(tmp_path: Path) -> None:
-    root = make_results(tmp_path, {"workload.clients": [1, 8, 64], "policy": POLICIES},
-                        faults=[{"kind": "slow", "start": 8.0, "end": 12.0, "factor": 5}])
+def test_draw_writes_pngs_and_index_and_removes_stale_plots(tmp_path: Path) -> None:
+    root = make_results(tmp_path, {"policy": POLICIES}, faults=[{"kind": "slow", "start": 8.0, "end": 12.0,
+                                                               "factor": 5}])
     paths = plots.draw(root)
-    index = (root / "plots" / "index.md").read_text().splitlines()
+    assert [p.name for p in paths] == ["bars.png", "latency-ccdf.png", "timeseries.png"]
     assert sorted(paths) == sorted((root / "plots").glob("*.png"))
+    index = (root / "plots" / "index.md").read_text().splitlines()
+    assert len([line for line in index if line.startswith("- ")]) == len(paths)
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
         assert sum(f"[{path.name}]" in line for line in index) == 1
-    assert len([line for line in index if line.startswith("- ")]) == len(paths)
-
-
-def test_redraw_removes_plots_that_no_longer_apply(tmp_path: Path) -> None:
-    root = make_results(tmp_path, {"policy": POLICIES}, faults=[{"kind": "down", "start": 8.0, "end": 12.0}])
-    assert "timeseries.png" in _names(root)
-    make_results(tmp_path, {"policy": POLICIES})
-    assert "timeseries.png" not in _names(root) and not (root / "plots" / "timeseries.png").exists()
+    make_results(tmp_path, {"policy": POLICIES})            # redrawn without faults: no time series
+    assert [p.name for p in plots.draw(root)] == ["bars.png", "latency-ccdf.png"]
+    assert not (root / "plots" / "timeseries.png").exists()
+    assert "timeseries" not in (root / "plots" / "index.md").read_text()

@@ -1,0 +1,183 @@
+"""The model's semantics on small cases computed by hand, and its determinism."""
+import math
+
+import pytest
+
+import occmodel
+from occmodel import ConfigError
+
+D = 0.001  # a constant one-way hop
+
+
+def one_op(reads=3, pipelining=True, **extra):
+    sc = {"workload": {"kind": "batch", "clients": 1, "keys": {"count": 8}},
+          "network": {"one_way": {"dist": "constant", "value": D}, "pipelining": pipelining},
+          "operation": {"kind": "transaction", "reads": reads, "writes": 1}}
+    for section, values in extra.items():
+        sc.setdefault(section, {}).update(values)
+    return occmodel.simulate(sc, seed=1, trace_op=0)
+
+
+def test_pipelined_reads_cost_one_round_trip():
+    r = one_op(pipelining=True)
+    assert r.metrics["makespan_s"] == pytest.approx(2 * D + 2 * D, abs=1e-12)
+    reads = [s for s in r.trace if s.kind == "read"]
+    assert len(reads) == 3 and len({s.message for s in reads}) == 1
+
+
+def test_sequential_reads_cost_one_round_trip_each():
+    r = one_op(pipelining=False)
+    assert r.metrics["makespan_s"] == pytest.approx(3 * 2 * D + 2 * D, abs=1e-12)
+    assert len({s.message for s in r.trace if s.kind == "read"}) == 3
+
+
+def test_pipelined_latency_is_the_slowest_read_not_the_sum():
+    r = one_op(store={"read": {"service": {"dist": "uniform", "low": "1ms", "high": "5ms"}}})
+    reads = [s for s in r.trace if s.kind == "read"]
+    assert r.metrics["makespan_s"] == pytest.approx(max(s.end for s in reads) + 2 * D, abs=1e-12)
+    assert max(s.end for s in reads) < sum(s.end - s.start for s in reads)
+
+
+def test_history_read_cost_grows_with_events():
+    r = one_op(reads=1, operation={"kind": "reload"},
+               store={"history": {"initial_events": 100, "per_event": "10us"}})
+    assert r.metrics["makespan_s"] == pytest.approx(4 * D + 100 * 10e-6)
+    assert [s.events for s in r.trace if s.kind == "history"] == [100]
+
+
+def contenders(clients=2, conflict="expected_version", policy=None, **operation):
+    sc = {"workload": {"kind": "batch", "clients": clients, "keys": {"count": 1}},
+          "network": {"one_way": {"dist": "constant", "value": D}},
+          "store": {"conflict": conflict, "commit": {"capacity": 1, "service": {"dist": "constant", "value": "1ms"}}},
+          "operation": {"kind": "append", **operation}, "policy": policy or {"kind": "none"}}
+    return occmodel.simulate(sc, seed=1, trace_op=1)
+
+
+def test_two_appends_on_one_key_one_wins_one_conflicts_with_gap_one():
+    r = contenders()
+    m = r.metrics
+    assert m["successes"] == 1 and m["gave_up"] == 1 and m["conflict_rate"] == 0.5
+    assert m["mean_version_gap"] == 1
+    commit = [s for s in r.trace if s.kind == "commit"][0]
+    assert (commit.outcome, commit.current, commit.attempted) == ("conflict", 1, 1)
+    # the loser's commit queued behind the winner's and was checked when served (3 ms + 1 ms + 1 ms),
+    # not when sent; its reply reaches the client one hop later
+    assert commit.end == pytest.approx(2 * D + D + 2e-3 + D)
+
+
+def test_retry_after_conflict_succeeds_and_gap_is_versions_missed():
+    m = contenders(clients=3, policy={"kind": "immediate", "max_attempts": 5}).metrics
+    assert m["successes"] == 3 and m["gave_up"] == 0
+    # all three read v0; the first commit wins, the others see current 1 (gap 1); one more round later gap 1 again
+    assert m["mean_version_gap"] == 1 and m["attempts_per_op"] == pytest.approx(6 / 3)
+
+
+def test_read_set_conflict_and_too_old():
+    m = contenders(conflict="read_set", kind="transaction").metrics
+    assert m["successes"] == 1 and m["conflict_rate"] == 0.5
+    sc = {"workload": {"kind": "batch", "clients": 1}, "operation": {"kind": "transaction", "compute": "6s"},
+          "store": {"conflict": "read_set", "mvcc_window": "5s"}}
+    r = occmodel.simulate(sc, seed=1, trace_op=0)
+    assert r.metrics["successes"] == 0 and [s.outcome for s in r.trace if s.kind == "commit"] == ["too_old"]
+    sc["operation"]["compute"] = "4s"
+    assert occmodel.simulate(sc, seed=1).metrics["successes"] == 1
+
+
+def test_commit_batching_resolves_in_arrival_order_after_the_interval():
+    sc = {"workload": {"kind": "batch", "clients": 3, "keys": {"count": 1}},
+          "store": {"commit": {"batch_interval": "10ms", "service": "1ms", "capacity": 1}},
+          "operation": {"kind": "append"}}
+    m = occmodel.simulate(sc, seed=1).metrics
+    assert m["successes"] == 1 and m["makespan_s"] == pytest.approx(0.011)
+
+
+def test_load_dependent_latency_slows_everyone():
+    base = {"workload": {"kind": "batch", "clients": 10, "keys": {"count": 10}}, "operation": {"kind": "call"},
+            "store": {"commit": {"service": "1s"}}}
+    assert occmodel.simulate(base, seed=1).metrics["makespan_s"] == pytest.approx(1.0)
+    base["store"]["commit"]["per_inflight"] = "10ms"
+    # the i-th request finds i others in service: the last one takes 1 s + 9 × 10 ms
+    assert occmodel.simulate(base, seed=1).metrics["makespan_s"] == pytest.approx(1.09)
+
+
+def test_timed_out_request_is_still_served():
+    sc = {"workload": {"kind": "batch", "clients": 1, "keys": {"count": 1}},
+          "store": {"commit": {"service": "50ms"}}, "operation": {"kind": "append", "timeout": "20ms"},
+          "policy": {"kind": "immediate", "max_attempts": 3}}
+    m = occmodel.simulate(sc, seed=1).metrics
+    # attempt 1 times out but its commit lands at 50 ms; attempt 2 reads v0 at 20 ms... every attempt times
+    # out, yet the store applied each abandoned commit that was still valid
+    assert m["timeouts"] == 3 and m["successes"] == 0
+
+
+def test_faults_down_window_fails_fast_and_slow_multiplies():
+    sc = {"workload": {"kind": "closed", "clients": 1}, "operation": {"kind": "call"},
+          "network": {"one_way": "1ms"}, "store": {"commit": {"service": "1ms"},
+                                                   "faults": [{"kind": "down", "start": "2s", "end": "4s"}]}}
+    r = occmodel.simulate(sc, seed=1, duration=6)
+    ts = r.timeseries
+    # (a call that reached the store just before 2 s may still succeed just after it)
+    assert ts["successes"][2] <= 1 and ts["successes"][3] == 0 and ts["successes"][5] > 300
+    sc["store"]["faults"] = [{"kind": "slow", "factor": 10}]
+    assert occmodel.simulate(sc, seed=1, duration=2).metrics["mean_ms"] == pytest.approx(12.0)
+
+
+def test_lost_messages_are_found_by_the_timeout():
+    sc = {"workload": {"kind": "closed", "clients": 4}, "operation": {"kind": "call", "timeout": "50ms"},
+          "network": {"one_way": "1ms", "loss": 0.1}, "policy": {"kind": "immediate", "max_attempts": 10}}
+    m = occmodel.simulate(sc, seed=2, duration=5).metrics
+    assert m["timeouts"] / (m["attempts_per_op"] * m["operations"]) == pytest.approx(1 - 0.9**2, abs=0.03)
+    assert m["success_rate"] == pytest.approx(1.0, abs=1e-3)
+
+
+CLOSED = {"workload": {"kind": "closed", "clients": 16, "keys": {"count": 4, "choice": "zipf", "s": 1.1},
+                       "think": {"dist": "exponential", "mean": "5ms"}},
+          "network": {"one_way": {"dist": "lognormal", "median": "500us", "sigma": 0.4}},
+          "store": {"commit": {"capacity": 1, "service": {"dist": "exponential", "mean": "500us"}}},
+          "policy": {"kind": "jitter", "mode": "full", "base": "2ms"}}
+
+
+def without_wall(m):
+    return {k: v for k, v in m.items() if k != "wall_s"}
+
+
+def test_same_seed_same_results_different_seed_different():
+    a = occmodel.simulate(CLOSED, seed=5, duration=2, warmup=0.5)
+    b = occmodel.simulate(CLOSED, seed=5, duration=2, warmup=0.5)
+    c = occmodel.simulate(CLOSED, seed=6, duration=2, warmup=0.5)
+    assert repr(without_wall(a.metrics)) == repr(without_wall(b.metrics)) and a.timeseries == b.timeseries
+    assert without_wall(a.metrics) != without_wall(c.metrics)
+    assert occmodel.simulate(CLOSED, seed=5, duration=2, warmup=0.5, replication=1).metrics != a.metrics
+
+
+def test_common_random_numbers_pair_policies():
+    open_ = {"workload": {"kind": "open", "rate": 500, "keys": {"count": 2}}, "network": {"one_way": "1ms"},
+             "store": {"commit": {"capacity": 1, "service": {"dist": "exponential", "mean": "1ms"}}}}
+    a = occmodel.simulate({**open_, "policy": {"kind": "immediate"}}, seed=3, duration=3)
+    b = occmodel.simulate({**open_, "policy": {"kind": "jitter", "base": "20ms"}}, seed=3, duration=3)
+    assert a.timeseries["starts"] == b.timeseries["starts"]          # the same arrivals...
+    assert a.metrics["conflict_rate"] != b.metrics["conflict_rate"]  # ...treated differently
+
+
+@pytest.mark.parametrize("scenario,path", [
+    ({"workload": {"clinets": 3}}, "scenario.workload.clinets"),
+    ({"operation": {"timeout": "-5ms"}}, "scenario.operation.timeout"),
+    ({"network": {"one_way": {"dist": "gamma", "mean": 1}}}, "scenario.network.one_way"),
+    ({"policy": {"kind": "sometimes"}}, "scenario.policy.kind"),
+    ({"policy": {"kind": "exponential", "bsae": "1ms"}}, "scenario.policy.bsae"),
+    ({"network": {"loss": 0.1}}, "scenario"),
+])
+def test_bad_scenarios_name_the_key(scenario, path):
+    with pytest.raises(ConfigError) as err:
+        occmodel.simulate(scenario, seed=1)
+    assert err.value.path == path and str(err.value).startswith(path)
+
+
+def test_throughput_rises_with_clients_until_the_store_saturates():
+    def tput(n):
+        sc = {"workload": {"kind": "closed", "clients": n, "keys": {"count": 1000}}, "operation": {"kind": "call"},
+              "network": {"one_way": "1ms"}, "store": {"commit": {"capacity": 1, "service": "1ms"}}}
+        return occmodel.simulate(sc, seed=1, duration=2, warmup=0.2).metrics["throughput"]
+    t = [tput(n) for n in (1, 2, 4, 8)]
+    assert t[0] == pytest.approx(1 / 0.003, rel=0.01) and t[0] < t[1] < t[2] <= t[3] <= 1000 * 1.001
+    assert math.isclose(t[3], 1000, rel_tol=0.01)
