@@ -55,7 +55,8 @@ class Simulation:
         batch = scenario.workload.kind == "batch"
         self.t0, self.end = (0.0, math.inf) if batch else (warmup, warmup + duration)
         self.metrics = Recorder(self.t0, self.end, bin_width)
-        self.trace_op, self.trace, self.started = trace_op, None, 0
+        self.trace_op, self.trace, self.started, self.traced_index = trace_op, None, 0, -1
+        self.stop_after_trace = False
         self.breaker_log: list[tuple[float, str, str]] = []
         st = scenario.store
         self.read_server = Server(env, st.read, self.sampler(st.read.service, "read"), self.t0)
@@ -85,14 +86,18 @@ class Simulation:
 
     # --- hooks from clients ----------------------------------------------------------------
     def on_start(self, op: Op) -> None:
+        """Trace operation number `trace_op` (in start order; -1: the first after warm-up)."""
         if self.trace_op is not None:
-            if self.started == self.trace_op:
+            if self.started == self.trace_op or (self.trace_op < 0 and op.start >= self.t0):
                 op.trace = self.trace = []
+                self.traced_index, self.trace_op = self.started, None
             self.started += 1
 
     def on_finish(self, op: Op, outcome: int) -> None:
-        if op.trace is not None and self.trace_op is not None:
-            self.trace_op = None      # traced op done: stop counting
+        if op.trace is not None and self.stop_after_trace:
+            stop = self.env.event()     # nothing more to see: end the run here
+            stop.callbacks.append(simpy.core.StopSimulation.callback)
+            stop.succeed()
 
     # --- running ---------------------------------------------------------------------------
     def run(self) -> Result:

@@ -52,7 +52,8 @@ def make_results(root: Path, sweep: dict[str, list[Any]], *, reps: int = 3, kind
     for values in itertools.product(*sweep.values()):
         point = dict(zip(swept, values))
         p = POLICIES.index(point["policy"]) if "policy" in point else 2
-        load = float(next((v for k, v in point.items() if k != "policy"), 32))
+        first = next((v for k, v in point.items() if k != "policy"), 32)
+        load = float(first) if isinstance(first, (int, float)) else 32.0
         m = _metrics(load, p, kind == "batch")
         for r in range(reps):
             runs.append({**point, "replication": r, "seed": 7, **m})

@@ -1,0 +1,225 @@
+"""The `occmodel` command: a thin layer over the Python API.
+
+Every command validates its input first; a bad config or argument prints one line naming the
+key, the value and what is allowed, exits with status 2 and writes nothing.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .bounds import BoundsError
+from .config import ConfigError
+
+err = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 160)   # piped output: don't squeeze tables to 80
+
+
+class BadInput(click.ClickException):
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"occmodel: error: {self.message}", err=True)
+
+
+def _guard(fn):
+    """Turn config errors into exit status 2 with one clear line (no traceback)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, BoundsError) as exc:
+            raise BadInput(str(exc)) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="occmodel")
+def main() -> None:
+    """Performance model of optimistic concurrency control and its retry patterns."""
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="results directory [results/<name>]")
+@click.option("--workers", type=click.IntRange(min=1), help="parallel runs [all cores]")
+@click.option("--replications", type=click.IntRange(min=1), help="override [experiment].replications")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
+@click.option("--no-plots", is_flag=True, help="skip drawing plots")
+@_guard
+def run(config: str, out_dir: str | None, workers: int | None, replications: int | None, executor: str,
+        scheduler: str | None, no_plots: bool) -> None:
+    """Run CONFIG's sweep; resumes an interrupted run of the same config."""
+    from .experiment import load_experiment
+
+    if scheduler and executor != "dask":
+        raise ConfigError("--scheduler", scheduler, "only goes with --executor dask")
+    exp = load_experiment(config, replications)
+    target = Path(out_dir) if out_dir else Path("results") / exp.name
+    _run(exp, target, workers, executor, scheduler)
+    if not no_plots:
+        from .plots import draw
+
+        drawn = draw(target)
+        out.print(f"{len(drawn)} plots in {target / 'plots'} (index: {target / 'index.md'})")
+
+
+def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: str | None) -> list[dict]:
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.text import Text
+
+    from .experiment import run_experiment
+
+    class Rate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:.2f} runs/s" if task.speed else "")
+
+    columns = (TextColumn(f"[bold]{exp.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"), Rate(),
+               TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(), TextColumn("left"))
+    with Progress(*columns, console=err, transient=False, disable=os.environ.get("OCCMODEL_NO_PROGRESS") == "1") as bar:
+        task = bar.add_task("runs", total=len(exp.points) * exp.settings.replications)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        runs = run_experiment(exp, target, workers=workers, executor=executor, scheduler=scheduler,
+                              progress=progress, command=" ".join(["occmodel", *sys.argv[1:]]))
+    _print_summary(target)
+    out.print(f"results in {target}/ (runs.csv, summary.csv, timeseries.csv, latency.csv, manifest.json)")
+    return runs
+
+
+SHOWN = (("throughput", "ops/s", "{:.1f}"), ("success_rate", "success", "{:.3f}"),
+         ("attempts_per_op", "attempts/op", "{:.2f}"), ("p50_ms", "p50 ms", "{:.2f}"), ("p99_ms", "p99 ms", "{:.2f}"),
+         ("calls", "calls", "{:.0f}"), ("makespan_s", "makespan s", "{:.3f}"), ("rejected", "rejected", "{:.0f}"))
+
+
+def _print_summary(target: Path) -> None:
+    from .results import read_csv, read_json
+
+    rows = read_csv(target / "summary.csv")
+    swept = read_json(target / "manifest.json")["swept"]
+    shown = [s for s in SHOWN if any(r.get(s[0]) not in (None, 0) for r in rows)]
+    table = Table(title="summary (mean ± 95 % CI half-width)", show_edge=False)
+    for col in swept:
+        table.add_column(col, no_wrap=True)
+    table.add_column("n", justify="right")
+    for _, head, _ in shown:
+        table.add_column(head, justify="right")
+    for r in rows:
+        cells = [str(r[c]) for c in swept] + [str(r["n"])]
+        for metric, _, fmt in shown:
+            value, ci = r.get(metric), r.get(f"{metric}_ci95")
+            cell = "—" if value is None else fmt.format(value)
+            if value is not None and ci not in (None, 0) and ci == ci and ci != float("inf"):
+                cell += "±" + fmt.format(ci)
+            cells.append(cell)
+        table.add_row(*cells)
+    out.print(table)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@_guard
+def plot(directory: str) -> None:
+    """Redraw the plots of a results DIRECTORY."""
+    from .plots import draw
+
+    if not (Path(directory) / "manifest.json").exists():
+        raise ConfigError("DIRECTORY", directory, "expected a results directory written by 'occmodel run'")
+    drawn = draw(Path(directory))
+    out.print(f"{len(drawn)} plots in {Path(directory) / 'plots'}")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--results", "results_dir", type=click.Path(file_okay=False),
+              help="saved results to judge [results/<name>]; run when missing or from another config")
+@click.option("--workers", type=click.IntRange(min=1))
+@_guard
+def check(config: str, results_dir: str | None, workers: int | None) -> None:
+    """Evaluate CONFIG's [[bounds]]: exit 0 when all hold, 1 otherwise."""
+    from .bounds import all_hold, evaluate, table
+    from .experiment import load_experiment, saved_runs
+
+    exp = load_experiment(config)
+    if not exp.bounds:
+        raise ConfigError("bounds", None, f"{config} has no [[bounds]] to check")
+    target = Path(results_dir) if results_dir else Path("results") / exp.name
+    runs = saved_runs(exp, target)
+    if runs is None:
+        err.print(f"no matching saved results in {target}: running {config}")
+        runs = _run(exp, target, workers, "local", None)
+    verdicts = evaluate(exp.bounds, runs, exp.swept)
+    out.print(table(verdicts))
+    held = all_hold(verdicts)
+    out.print(f"{sum(v.verdict == 'holds' for v in verdicts)} of {len(verdicts)} bound checks hold")
+    sys.exit(0 if held else 1)
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--op", "op_index", type=click.IntRange(min=0), default=None,
+              help="which operation (0-based, in start order) [the first one after warm-up]")
+@click.option("--point", "point_filters", multiple=True, metavar="KEY=VALUE",
+              help="select the sweep point, e.g. --point policy=full-jitter --point workload.clients=64")
+@click.option("--replication", type=click.IntRange(min=0), default=0, show_default=True)
+@_guard
+def trace(config: str, op_index: int | None, point_filters: tuple[str, ...], replication: int) -> None:
+    """Print one operation's timeline, attempt by attempt."""
+    from .experiment import load_experiment
+    from .model import Simulation
+    from .trace import render
+
+    exp = load_experiment(config)
+    point = _select(exp, point_filters)
+    s = exp.settings
+    sim = Simulation(point.scenario, seed=s.seed, replication=replication, duration=s.duration, warmup=s.warmup,
+                     bin_width=s.bin, trace_op=op_index if op_index is not None else -1)
+    sim.stop_after_trace = True
+    sim.run()
+    if sim.trace is None:
+        raise ConfigError("--op", op_index, f"the run started only {sim.started} operations")
+    where = ", ".join(f"{k}={v['label'] if k == 'policy' else v}" for k, v in point.values.items()) or "the only point"
+    out.print(f"{exp.name} — {where}, replication {replication}, operation #{sim.traced_index}", highlight=False)
+    out.print(render(sim.trace), highlight=False, markup=False)
+
+
+def _select(exp: Any, filters: tuple[str, ...]) -> Any:
+    from .bounds import same
+
+    wanted = {}
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if not sep or key not in exp.swept:
+            raise ConfigError("--point", f, f"expected KEY=VALUE with KEY one of: {', '.join(exp.swept) or '(nothing is swept)'}")
+        wanted[key] = value
+    for p in exp.points:
+        if all(same(p.values[k]["label"] if k == "policy" else p.values[k], v) for k, v in wanted.items()):
+            return p
+    raise ConfigError("--point", " ".join(filters), "matches no sweep point")
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="smaller runs (seconds instead of a minute)")
+@_guard
+def bench(quick: bool) -> None:
+    """Measure the simulator's own speed against bare SimPy in the same run."""
+    from .bench import main as bench_main
+
+    bench_main(quick=quick, console=out)
+
+
+if __name__ == "__main__":
+    main()

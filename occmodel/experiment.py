@@ -1,0 +1,303 @@
+"""Experiments: a TOML config becomes a grid of points × replications, run and saved.
+
+`load_experiment` validates everything (the `[experiment]` table, every grid point's scenario,
+the bounds) before anything runs. `run_experiment` runs what is not already on disk: each
+finished run is saved atomically as `runs/<point>-<replication>.json`, so an interrupted sweep
+re-run with the same command skips the finished runs; the CSVs are then rebuilt from those
+files in grid order, so they are the same whichever executor ran them and in what order.
+Each run's random streams depend on (seed, replication) only: common random numbers.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from pydantic import Field
+
+from . import __version__
+from .bounds import parse_bounds
+from .config import ConfigError, Scenario, _Model, validate, validate_scenario
+from .metrics import METRICS, SERIES
+from .model import simulate
+from .results import Row, read_csv, read_json, write_atomic, write_csv, write_json
+from .stats import summarize
+from .units import Duration
+
+TOP_LEVEL = ("experiment", "scenario", "sweep", "bounds")
+
+
+class ExperimentTable(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    seed: int = Field(default=0, ge=0)
+    replications: int = Field(default=1, ge=1)
+    duration: Duration = 10.0
+    warmup: Duration = 0.0
+    bin: Duration = 1.0
+    description: str = ""
+
+
+@dataclass
+class Point:
+    """One grid point: the swept values (column -> value) and the scenario they make."""
+
+    index: int
+    values: dict[str, Any]
+    scenario: Scenario
+
+
+@dataclass
+class Experiment:
+    settings: ExperimentTable
+    raw: dict[str, Any]
+    swept: list[str]
+    points: list[Point]
+    bounds: list[Any] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def digest(self) -> str:
+        """Identifies what the runs depend on: changing it invalidates saved runs."""
+        text = json.dumps(self.raw, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_experiment(source: str | Path | Mapping[str, Any], replications: int | None = None) -> Experiment:
+    """Parse and validate a config (path or mapping); raises `ConfigError` on any bad input."""
+    raw = _read(source) if not isinstance(source, Mapping) else copy.deepcopy(dict(source))
+    for key in raw:
+        if key not in TOP_LEVEL:
+            raise ConfigError(key, raw[key], f"unknown table; allowed: {', '.join(TOP_LEVEL)}")
+    if "experiment" not in raw:
+        raise ConfigError("experiment", None, "every config needs an [experiment] table with at least name")
+    if replications is not None:
+        if replications < 1:
+            raise ConfigError("--replications", replications, "must be >= 1")
+        raw["experiment"]["replications"] = replications
+    settings = validate(ExperimentTable, raw["experiment"], "experiment")
+    base = raw.get("scenario", {})
+    if not isinstance(base, dict):
+        raise ConfigError("scenario", base, "expected a table")
+    validate_scenario(base)
+    sweep = raw.get("sweep", {})
+    swept = list(sweep)
+    points = [Point(i, values, _point_scenario(base, values)) for i, values in enumerate(_grid(sweep))]
+    columns = [{k: column_value(k, v) for k, v in p.values.items()} for p in points]
+    parsed = parse_bounds(raw.get("bounds", []), swept, METRICS, columns)   # raises BoundsError
+    return Experiment(settings, raw, swept, points, parsed)
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("CONFIG", str(path), "expected the path of an existing TOML file")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), None, f"is not valid TOML: {exc}") from None
+
+
+def _grid(sweep: Any) -> list[dict[str, Any]]:
+    """The cartesian product of the sweep lists, first key slowest; policies as labelled variants."""
+    if not isinstance(sweep, dict):
+        raise ConfigError("sweep", sweep, "expected a table of lists")
+    axes = []
+    for key, values in sweep.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep.{key}", values, "expected a non-empty list of values")
+        if key == "policy":
+            labels = []
+            for i, variant in enumerate(values):
+                if not isinstance(variant, dict) or not isinstance(variant.get("label"), str):
+                    raise ConfigError(f"sweep.policy[{i}]", variant, "expected a policy table with a label")
+                labels.append(variant["label"])
+            if len(set(labels)) != len(labels):
+                raise ConfigError("sweep.policy", labels, "labels must be unique")
+        axes.append([(key, v) for v in values])
+    return [dict(combo) for combo in itertools.product(*axes)]
+
+
+def _point_scenario(base: dict[str, Any], values: dict[str, Any]) -> Scenario:
+    scenario = copy.deepcopy(base)
+    for key, value in values.items():
+        if key == "policy":
+            scenario["policy"] = {k: v for k, v in value.items() if k != "label"}
+            continue
+        node = scenario
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"sweep.{key}", value, f"{part} is not a table in [scenario]")
+        node[leaf] = value
+    where = ", ".join(f"{k} = {v['label'] if k == 'policy' else v!r}" for k, v in values.items())
+    try:
+        return validate_scenario(scenario)
+    except ConfigError as exc:
+        if not values:
+            raise
+        raise ConfigError(exc.path, exc.value, f"{exc.allowed} (in the sweep point {where})") from None
+
+
+def column_value(key: str, value: Any) -> Any:
+    return value["label"] if key == "policy" else value
+
+
+# --- running ---------------------------------------------------------------------------------
+Task = tuple[Scenario, int, int, float, float, float]
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """One replication of one point: picklable in and out, for any executor."""
+    scenario, seed, replication, duration, warmup, bin_width = task
+    result = simulate(scenario, seed=seed, replication=replication, duration=duration, warmup=warmup, bin=bin_width)
+    edges, counts = result.latency
+    return {"metrics": result.metrics, "timeseries": result.timeseries,
+            "latency": [[float(e) * 1e3, int(c)] for e, c in zip(edges.tolist(), counts.tolist())]}
+
+
+def run_path(out: Path, point: int, replication: int) -> Path:
+    return out / "runs" / f"p{point:04d}-r{replication:03d}.json"
+
+
+def run_experiment(exp: Experiment, out: Path, *, workers: int | None = None, executor: str = "local",
+                   scheduler: str | None = None, progress: Callable[[int, int], None] | None = None,
+                   command: str | None = None) -> list[Row]:
+    """Run every (point, replication) not already saved in `out`, then write the result files."""
+    s = exp.settings
+    _claim(out, exp)
+    todo = [(p, r) for p in exp.points for r in range(s.replications) if not run_path(out, p.index, r).exists()]
+    total = len(exp.points) * s.replications
+    done = total - len(todo)
+    if progress:
+        progress(done, total)
+    tasks = {(p.index, r): (p.scenario, s.seed, r, s.duration, s.warmup, s.bin) for p, r in todo}
+    for (point, rep), outcome in _execute(tasks, workers, executor, scheduler):
+        write_atomic(run_path(out, point, rep), json.dumps(outcome))
+        done += 1
+        if progress:
+            progress(done, total)
+    return write_results(exp, out, command)
+
+
+def _claim(out: Path, exp: Experiment) -> None:
+    """Start or resume `out`: saved runs of a different config are stale and removed."""
+    marker = out / "runs" / "config.sha"
+    if marker.exists() and marker.read_text() != exp.digest():
+        shutil.rmtree(out / "runs")
+    write_atomic(marker, exp.digest())
+
+
+def _execute(tasks: dict[tuple[int, int], Task], workers: int | None, executor: str,
+             scheduler: str | None) -> Iterable[tuple[tuple[int, int], dict[str, Any]]]:
+    if not tasks:
+        return
+    keys = list(tasks)
+    if executor == "dask":
+        yield from _execute_dask(tasks, workers, scheduler)
+        return
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(keys) == 1:
+        for key in keys:
+            yield key, run_task(tasks[key])
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(keys)), mp_context=context) as pool:
+        futures = {pool.submit(run_task, tasks[key]): key for key in keys}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _execute_dask(tasks: dict[tuple[int, int], Task], workers: int | None,
+                  scheduler: str | None) -> Iterable[tuple[tuple[int, int], dict[str, Any]]]:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ConfigError("--executor", "dask", "needs dask.distributed: pip install 'occmodel[dask]'") from None
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        keys = list(tasks)
+        futures = client.map(run_task, [tasks[k] for k in keys], pure=False)
+        index = {f.key: k for f, k in zip(futures, keys)}
+        for future in as_completed(futures):
+            yield index[future.key], future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# --- writing ---------------------------------------------------------------------------------
+def write_results(exp: Experiment, out: Path, command: str | None = None) -> list[Row]:
+    """Rebuild runs.csv, summary.csv, timeseries.csv, latency.csv and manifest.json from saved runs."""
+    s = exp.settings
+    runs, series, latency = [], [], []
+    for p in exp.points:
+        columns = {k: column_value(k, v) for k, v in p.values.items()}
+        buckets: dict[float, int] = {}
+        for r in range(s.replications):
+            saved = json.loads(run_path(out, p.index, r).read_text())
+            runs.append({**columns, "replication": r, "seed": s.seed, **saved["metrics"]})
+            ts = saved["timeseries"]
+            for i, t in enumerate(ts["t_s"]):
+                series.append({**columns, "replication": r, "t_s": t, **{name: ts[name][i] for name in SERIES}})
+            for edge, count in saved["latency"]:
+                buckets[edge] = buckets.get(edge, 0) + count
+        latency.extend({**columns, "le_ms": e, "count": buckets[e]} for e in sorted(buckets))
+    cols = exp.swept
+    write_csv(out / "runs.csv", [*cols, "replication", "seed", *METRICS], runs)
+    summary = summarize(runs, cols, METRICS)
+    write_csv(out / "summary.csv", [*cols, "n", *itertools.chain.from_iterable((m, f"{m}_ci95") for m in METRICS)],
+              summary)
+    write_csv(out / "timeseries.csv", [*cols, "replication", "t_s", *SERIES], series)
+    write_csv(out / "latency.csv", [*cols, "le_ms", "count"], latency)
+    write_json(out / "manifest.json", manifest(exp, command))
+    return runs
+
+
+def manifest(exp: Experiment, command: str | None) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": sys.version.split()[0], "occmodel": __version__}
+    for package in ("simpy", "numpy", "scipy", "pydantic", "matplotlib"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    s = exp.settings
+    # the scenario with every default filled in (of the first point; the sweep says what varies)
+    resolved = {"experiment": s.model_dump(), "scenario": exp.points[0].scenario.model_dump(mode="json", by_alias=True),
+                "sweep": exp.raw.get("sweep", {}), "bounds": exp.raw.get("bounds", [])}
+    return {"name": s.name, "seed": s.seed, "replications": s.replications, "swept": exp.swept,
+            "points": len(exp.points), "config": resolved, "config_sha": exp.digest(),
+            "versions": versions, "command": command or " ".join(sys.argv)}
+
+
+def saved_runs(exp: Experiment, out: Path) -> list[Row] | None:
+    """The runs saved in `out` if they are complete and from this very config, else None."""
+    marker = out / "runs" / "config.sha"
+    if not marker.exists() or marker.read_text() != exp.digest() or not (out / "runs.csv").exists():
+        return None
+    if read_json(out / "manifest.json").get("config_sha") != exp.digest():
+        return None
+    rows = read_csv(out / "runs.csv")
+    return rows if len(rows) == len(exp.points) * exp.settings.replications else None

@@ -1,0 +1,63 @@
+"""The text timeline shows what the design promises: shared round trips, versions, delays, breaker."""
+from __future__ import annotations
+
+from occmodel.trace import Span, render
+
+T0 = 42.0  # spans carry absolute simulated times; the rendering is relative to the first one
+
+
+def _reads(pipelined: bool) -> list[Span]:
+    """Three reads of one attempt: in one message (pipelined) or one after the other."""
+    if pipelined:
+        return [Span(1, "read", T0, T0 + 0.001 + k * 1e-4, k, 7, "ok", current=3, breaker="closed")
+                for k in range(3)]
+    return [Span(1, "read", T0 + k * 0.001, T0 + (k + 1) * 0.001, k, 7 + k, "ok", current=3, breaker="closed")
+            for k in range(3)]
+
+
+def _operation(pipelined: bool) -> list[Span]:
+    """Reads, a conflicting commit, a 10 ms backoff, then a second attempt that succeeds."""
+    t = T0 + 0.003
+    return [*_reads(pipelined),
+            Span(1, "commit", t, t + 0.002, 0, 20, "conflict", current=12, attempted=11),
+            Span(1, "backoff", t + 0.002, t + 0.012, None, None, "ok"),
+            Span(2, "history", t + 0.012, t + 0.014, 0, 21, "ok", current=12, events=250, breaker="half_open"),
+            Span(2, "commit", t + 0.014, t + 0.016, 0, 22, "ok", current=12, attempted=13)]
+
+
+def test_shared_round_trip_only_when_pipelined() -> None:
+    pipelined, sequential = render(_operation(True)), render(_operation(False))
+    assert pipelined.count("msg#7 (shared by 3)") == 3
+    assert "shared" not in sequential
+    assert "attempt 1 (breaker closed): 4 requests in 2 round trips" in pipelined    # 3 reads + commit
+    assert "attempt 1 (breaker closed): 4 requests in 4 round trips" in sequential
+
+
+def test_conflict_versions_delay_breaker_and_total() -> None:
+    text = render(_operation(True))
+    assert "current v12 vs attempted v11" in text
+    assert "delay chosen: 10.000 ms" in text
+    assert "250 events replayed" in text and "wrote v13" in text
+    assert "attempt 1 (breaker closed)" in text and "attempt 2 (breaker half_open)" in text
+    assert "-> conflict" in text and "-> ok" in text
+    last = text.rstrip().splitlines()[-1]
+    assert last.startswith("total 19.000 ms, 2 attempts") and last.endswith("final outcome: ok")
+
+
+def test_times_are_relative_and_bars_scaled_to_the_operation() -> None:
+    lines = render(_operation(False), width=19).splitlines()
+    rows = [line for line in lines if line.lstrip()[:1].isdigit()]
+    assert rows[0].split()[:3] == ["0.000", "1.000", "1.000"]
+    assert rows[-1].split()[:3] == ["17.000", "19.000", "2.000"]
+    bars = [row[row.index("|") + 1:row.rindex("|")] for row in rows]
+    assert all(len(b) == 19 for b in bars)
+    assert bars[0] == "=" + " " * 18 and bars[1] == " =" + " " * 17     # 1 column = 1 ms
+    assert bars[-1].endswith("##") and bars[4].strip() == "." * 10        # the backoff spans 10 ms
+
+
+def test_fits_a_terminal_and_handles_fast_fail() -> None:
+    text = render(_operation(True))
+    assert max(len(line) for line in text.splitlines()) <= 120
+    rejected = render([Span(1, "rejected", 5.0, 5.0, None, None, "rejected", breaker="open")])
+    assert "fast-failed (breaker open)" in rejected and "final outcome: rejected" in rejected
+    assert render([]).strip()
