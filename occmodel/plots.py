@@ -215,7 +215,8 @@ def _bar_plot(res: Results) -> Plot:
     fig, axs = _panels(len(metrics), width=4.0)
     points = [dict(zip(res.keys, c))
               for c in dict.fromkeys(tuple(r.get(k) for k in res.keys) for r in res.summary)]
-    bar, npol = 0.8 / len(res.policies), len(res.policies)
+    npol = len(res.policies)
+    bar = 0.8 / max(npol, 2)
     for ax, metric in zip(axs, metrics):
         groups = [(f, col, lab) for f in points for col, lab, _ in _cols(metric)]
         for i, pol in enumerate(res.policies):
@@ -227,9 +228,9 @@ def _bar_plot(res: Results) -> Plot:
             ax.set_xticks((np.arange(npol) - (npol - 1) / 2) * bar, [str(p or "") for p in res.policies],
                           rotation=20, fontsize=8)
         else:
-            ax.set_xticks(range(len(groups)), [f"{lab}\n{_describe(f)}".strip() if f else lab
+            ax.set_xticks(range(len(groups)), [f"{lab}\n{', '.join(map(str, f.values()))}".strip()
                                                for f, _, lab in groups], fontsize=7)
-        ax.set_ylabel(NAMES[metric][1])
+        ax.set(xlabel=", ".join(res.keys), ylabel=NAMES[metric][1])
         if metric == "latency":
             _log(ax.yaxis)
         ax.grid(True, axis="y", alpha=0.3)

@@ -158,6 +158,20 @@ def test_single_point_draws_bars_instead(tmp_path: Path, figures) -> None:
     assert [t.get_text() for t in fig.legends[0].get_texts()] == POLICIES
 
 
+def test_categorical_sweep_groups_bars_by_point(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"network.pipelining": ["True", "False"], "policy": POLICIES})
+    ax = figures(root)["bars.png"].figure.axes[0]
+    assert ax.get_xlabel() == "network.pipelining"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["True", "False"]
+
+
+def test_duration_sweep_is_numeric_in_seconds(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"policy.base": ["1ms", "10ms", "100ms"], "policy": POLICIES})
+    ax = figures(root)["attempts_per_op-vs-policy_base.png"].figure.axes[0]
+    assert ax.get_xlabel() == "policy.base (s)" and ax.get_xscale() == "log"
+    assert list(ax.lines[0].get_xdata()) == [0.001, 0.01, 0.1]
+
+
 def test_no_policy_column_single_series(tmp_path: Path, figures) -> None:
     root = make_results(tmp_path, {"workload.clients": [1, 10, 100]})
     fig = figures(root)["throughput-vs-workload_clients.png"].figure

@@ -1,0 +1,166 @@
+"""Experiments: config validation, grid expansion, CRN pairing, confidence intervals, resume, executors."""
+import copy
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from occmodel.config import ConfigError
+from occmodel.experiment import load_experiment, run_experiment, run_path
+from occmodel.results import read_csv
+
+SMALL = {
+    "experiment": {"name": "small", "seed": 3, "replications": 3, "duration": "0.5s", "warmup": "0.1s", "bin": "0.1s"},
+    "scenario": {"workload": {"kind": "closed", "clients": 4, "keys": {"count": 2}},
+                 "network": {"one_way": {"dist": "exponential", "mean": "1ms"}},
+                 "store": {"commit": {"capacity": 1, "service": {"dist": "exponential", "mean": "1ms"}}}},
+    "sweep": {"workload.clients": [2, 8],
+              "policy": [{"label": "imm", "kind": "immediate"}, {"label": "jit", "kind": "jitter", "base": "5ms"}]},
+}
+
+
+def config(**changes):
+    c = copy.deepcopy(SMALL)
+    for dotted, value in changes.items():
+        node = c
+        *parents, leaf = dotted.split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return c
+
+
+def test_grid_is_the_cartesian_product_first_key_slowest():
+    exp = load_experiment(SMALL)
+    assert exp.swept == ["workload.clients", "policy"]
+    assert [(p.values["workload.clients"], p.values["policy"]["label"]) for p in exp.points] == [
+        (2, "imm"), (2, "jit"), (8, "imm"), (8, "jit")]
+    assert exp.points[3].scenario.workload.clients == 8 and exp.points[3].scenario.policy["kind"] == "jitter"
+
+
+@pytest.mark.parametrize("changes,path,fragment", [
+    ({"experiment__replications": 0}, "experiment.replications", "greater than or equal to 1"),
+    ({"experiment__duration": "-3s"}, "experiment.duration", ">= 0"),
+    ({"experiment__nmae": "x"}, "experiment.nmae", "did you mean 'name'"),
+    ({"scenario__workload__clients": "many"}, "scenario.workload.clients", "integer"),
+    ({"scenario__store__conflict": "lww"}, "scenario.store.conflict", "'expected_version' or 'read_set'"),
+    ({"sweep__workload.clinets": [1, 2]}, "scenario.workload.clinets", "sweep point"),
+    ({"sweep__workload.clients": []}, "sweep.workload.clients", "non-empty list"),
+    ({"sweep__policy": [{"kind": "immediate"}]}, "sweep.policy[0]", "label"),
+    ({"sweep__policy": [{"label": "a", "kind": "warp"}]}, "scenario.policy.kind", "exponential"),
+    ({"sweep__policy": [{"label": "a", "kind": "immediate"}, {"label": "a", "kind": "none"}]}, "sweep.policy", "unique"),
+    ({"scenario__network__one_way": {"dist": "exponential"}}, "scenario.network.one_way.mean", "required"),
+])
+def test_bad_configs_name_key_value_and_what_is_allowed(changes, path, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_experiment(config(**changes))
+    assert err.value.path == path and fragment in str(err.value)
+
+
+def test_unknown_top_level_table():
+    with pytest.raises(ConfigError, match="allowed: experiment, scenario, sweep, bounds"):
+        load_experiment({**SMALL, "sweeep": {}})
+
+
+def test_outputs_summary_ci_matches_scipy_and_crn_pairs_points(tmp_path):
+    exp = load_experiment(SMALL)
+    runs = run_experiment(exp, tmp_path, workers=1)
+    assert len(runs) == 4 * 3
+    for name in ("runs.csv", "summary.csv", "timeseries.csv", "latency.csv", "manifest.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    summary = read_csv(tmp_path / "summary.csv")
+    x = [r["throughput"] for r in runs if r["workload.clients"] == 8 and r["policy"] == "jit"]
+    row = next(r for r in summary if r["workload.clients"] == 8 and r["policy"] == "jit")
+    low, high = stats.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
+    assert row["n"] == 3 and row["throughput"] == pytest.approx(np.mean(x))
+    assert row["throughput_ci95"] == pytest.approx((high - low) / 2)
+
+
+def test_common_random_numbers_across_points(tmp_path):
+    """Replication r of every point sees the same arrivals; replications differ from each other."""
+    cfg = config(scenario__workload={"kind": "open", "rate": 400, "keys": {"count": 2}}, experiment__replications=2)
+    del cfg["sweep"]["workload.clients"]
+    run_experiment(load_experiment(cfg), tmp_path, workers=1)
+    ts = read_csv(tmp_path / "timeseries.csv")
+    starts = lambda pol, rep: [r["starts"] for r in ts if r["policy"] == pol and r["replication"] == rep]
+    assert starts("imm", 0) == starts("jit", 0) and starts("imm", 1) == starts("jit", 1)
+    assert starts("imm", 0) != starts("imm", 1)
+    runs = read_csv(tmp_path / "runs.csv")
+    assert {r["seed"] for r in runs} == {3}
+
+
+def test_identical_results_for_identical_configs(tmp_path):
+    exp = load_experiment(SMALL)
+    run_experiment(exp, tmp_path / "a", workers=1)
+    run_experiment(exp, tmp_path / "b", workers=2)
+    assert strip_wall(tmp_path / "a" / "runs.csv") == strip_wall(tmp_path / "b" / "runs.csv")
+    assert (tmp_path / "a" / "timeseries.csv").read_text() == (tmp_path / "b" / "timeseries.csv").read_text()
+
+
+def strip_wall(path: Path) -> list[list[str]]:
+    lines = [line.split(",") for line in path.read_text().splitlines()]
+    wall = lines[0].index("wall_s")
+    return [line[:wall] + line[wall + 1:] for line in lines]
+
+
+def test_resume_after_a_killed_sweep(tmp_path):
+    cfg = tmp_path / "slowish.toml"
+    cfg.write_text("""
+[experiment]
+name = "slowish"
+seed = 1
+replications = 4
+duration = "3s"
+[scenario.workload]
+clients = 16
+keys = {count = 4}
+[scenario.network]
+one_way = {dist = "exponential", mean = "1ms"}
+[scenario.store]
+commit = {capacity = 1, service = {dist = "exponential", mean = "500us"}}
+[sweep]
+policy = [{label = "imm", kind = "immediate"}, {label = "expo", kind = "exponential", base = "1ms"}]
+""")
+    out = tmp_path / "out"
+    env = {**os.environ, "OCCMODEL_NO_PROGRESS": "1"}
+    cmd = [sys.executable, "-m", "occmodel.cli", "run", str(cfg), "--out", str(out), "--workers", "1", "--no-plots"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((out / "runs").glob("p*.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = sorted(p.name for p in (out / "runs").glob("p*.json"))
+    assert 2 <= len(finished) < 8 and not (out / "runs.csv").exists()
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("p*.json")}
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    assert all((out / "runs" / n).stat().st_mtime_ns == t for n, t in mtimes.items())   # not redone
+    fresh = tmp_path / "fresh"
+    subprocess.run([*cmd[:-5], "--out", str(fresh), "--workers", "1", "--no-plots"], env=env, check=True,
+                   capture_output=True)
+    assert strip_wall(out / "runs.csv") == strip_wall(fresh / "runs.csv")
+
+
+def test_changed_config_invalidates_saved_runs(tmp_path):
+    run_experiment(load_experiment(SMALL), tmp_path, workers=1)
+    stale = run_path(tmp_path, 0, 0).read_text()
+    run_experiment(load_experiment(config(scenario__network__one_way="2ms")), tmp_path, workers=1)
+    assert run_path(tmp_path, 0, 0).read_text() != stale
+
+
+def test_dask_executor_gives_identical_runs(tmp_path):
+    pytest.importorskip("dask.distributed")
+    exp = load_experiment(config(experiment__replications=2))
+    run_experiment(exp, tmp_path / "local", workers=1)
+    run_experiment(exp, tmp_path / "dask", workers=2, executor="dask")
+    assert strip_wall(tmp_path / "local" / "runs.csv") == strip_wall(tmp_path / "dask" / "runs.csv")
