@@ -145,11 +145,17 @@ def _legend(fig: Figure, res: Results, metric: str = "") -> None:
         fig.legend(handles=h, loc="outside right upper", fontsize=8)
 
 
+class _Plain(LogFormatter):
+    """Log-axis tick labels as plain numbers: 40 and 0.01, not 4×10¹ and 1e-02."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return f"{x:g}"
+
+
 def _log(axis: Axis) -> None:
-    """Log scale with plain numbers (40, not 4×10¹) on the ticks."""
     getattr(axis.axes, f"set_{axis.axis_name}scale")("log")
-    axis.set_major_formatter(LogFormatter())
-    axis.set_minor_formatter(LogFormatter(minor_thresholds=(1, 0.4)))
+    axis.set_major_formatter(_Plain())
+    axis.set_minor_formatter(_Plain(minor_thresholds=(1, 0.4)))
 
 
 def _panels(n: int, width: float = 5.0) -> tuple[Figure, list[Axes]]:
@@ -187,8 +193,9 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
             for col, _, ls in _cols(metric):
                 ys, ci = (np.array([_value(r, c) for r in pts]) for c in (col, f"{col}_ci95"))
                 ax.plot(xs, ys, ls=ls, marker="o", ms=3, color=res.colours[pol])
-                if res.replications > 1 and np.isfinite(ci).any():  # log axes: clip the band at 0
-                    lo = np.maximum(ys - ci, 1e-12) if metric == "latency" else ys - ci
+                banded = col not in ("p50_ms", "p999_ms")          # latency: the p99 band alone stays legible
+                if res.replications > 1 and banded and np.isfinite(ci).any():
+                    lo = np.maximum(ys - ci, 1e-12) if metric == "latency" else ys - ci  # log axes: clip at 0
                     ax.fill_between(xs, lo, ys + ci, color=res.colours[pol], alpha=0.15, lw=0)
         ax.set(xlabel=x + unit, ylabel=NAMES[metric][1], title=_describe(fixed) if fixed else "")
         if min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 10:
@@ -206,7 +213,8 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
     fig.suptitle(f"{res.name}: {NAMES[metric][0]} vs {x}{note}", fontsize=10, x=0.01, ha="left")
     series = "one line per policy" if res.policies != [None] else "one series"
     return Plot(f"{metric}-vs-{re.sub(r'[^A-Za-z0-9]+', '_', x)}.png",
-                f"{NAMES[metric][1].capitalize()} against {x}, {series}{bands}{note}.", fig)
+                f"{NAMES[metric][1].capitalize()} against {x}, {series}{bands}"
+                f"{' (p99 only)' if bands and metric == 'latency' else ''}{note}.", fig)
 
 
 def _bar_plot(res: Results) -> Plot:
@@ -378,8 +386,8 @@ def build_figures(results: Path | Results) -> list[Plot]:
 
 
 def draw(results_dir: Path) -> list[Path]:
-    """Write `plots/*.png` and `plots/index.md` for a results directory; return the PNG paths.
-    PNGs of an earlier drawing that no longer apply are removed, so the index lists them all."""
+    """Write `plots/*.png` and `index.md` (one line per plot) into a results directory; return the
+    PNG paths. PNGs of an earlier drawing that no longer apply are removed: the index lists them all."""
     out, res = Path(results_dir) / "plots", load(results_dir)
     paths, lines = [], [f"# Plots for {res.name}", ""]
     for plot in build_figures(res):
@@ -388,8 +396,8 @@ def draw(results_dir: Path) -> list[Path]:
         plt.close(plot.figure)
         write_bytes_atomic(out / plot.name, buf.getvalue())
         paths.append(out / plot.name)
-        lines.append(f"- [{plot.name}]({plot.name}): {plot.caption}")
+        lines.append(f"- [{plot.name}](plots/{plot.name}): {plot.caption}")
     for stale in set(out.glob("*.png")) - set(paths):
         stale.unlink()
-    write_atomic(out / "index.md", "\n".join(lines) + "\n")
+    write_atomic(Path(results_dir) / "index.md", "\n".join(lines) + "\n")
     return paths

@@ -216,17 +216,17 @@ def test_ccdf_from_latency_histogram(tmp_path: Path, figures) -> None:
 
 
 def test_draw_writes_pngs_and_index_and_removes_stale_plots(tmp_path: Path) -> None:
-    root = make_results(tmp_path, {"policy": POLICIES}, faults=[{"kind": "slow", "start": 8.0, "end": 12.0,
-                                                               "factor": 5}])
+    root = make_results(tmp_path, {"policy": POLICIES}, latency=False,
+                        faults=[{"kind": "slow", "start": 8.0, "end": 12.0, "factor": 5}])
     paths = plots.draw(root)
-    assert [p.name for p in paths] == ["bars.png", "latency-ccdf.png", "timeseries.png"]
+    assert [p.name for p in paths] == ["bars.png", "timeseries.png"]
     assert sorted(paths) == sorted((root / "plots").glob("*.png"))
-    index = (root / "plots" / "index.md").read_text().splitlines()
+    index = (root / "index.md").read_text().splitlines()
     assert len([line for line in index if line.startswith("- ")]) == len(paths)
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
-        assert sum(f"[{path.name}]" in line for line in index) == 1
-    make_results(tmp_path, {"policy": POLICIES})            # redrawn without faults: no time series
-    assert [p.name for p in plots.draw(root)] == ["bars.png", "latency-ccdf.png"]
+        assert sum(f"[{path.name}](plots/{path.name})" in line for line in index) == 1
+    make_results(tmp_path, {"policy": POLICIES}, latency=False)     # redrawn without faults
+    assert [p.name for p in plots.draw(root)] == ["bars.png"]
     assert not (root / "plots" / "timeseries.png").exists()
-    assert "timeseries" not in (root / "plots" / "index.md").read_text()
+    assert "timeseries" not in (root / "index.md").read_text()
