@@ -301,16 +301,17 @@ def _dynamics(res: Results) -> str:
 
 
 def _timeseries_plot(res: Results) -> Plot | None:
-    why, focus = _dynamics(res), _focus(res)
-    rows = [r for r in res.timeseries if all(r.get(k) == v for k, v in focus.items())]
+    why, focus, exp = _dynamics(res), _focus(res), _section(res, "experiment")
+    warmup = _seconds(exp.get("warmup")) or 0.0
+    stop = math.inf if _batch(res) else warmup + (_seconds(exp.get("duration")) or math.inf)
+    rows = [r for r in res.timeseries                          # no empty bins after the run's end
+            if all(r.get(k) == v for k, v in focus.items()) and r["t_s"] < stop]
     pols = [p for p in res.policies if any(_policy(r) == p for r in rows)]
     if not why or not pols:
         return None
-    exp = _section(res, "experiment")
     times = sorted({float(r["t_s"]) for r in rows})
     width = _seconds(exp.get("bin")) or (min(np.diff(times)) if len(times) > 1 else 1.0)
-    warmup = _seconds(exp.get("warmup")) or 0.0
-    end = max(times[-1] + width, warmup + (_seconds(exp.get("duration")) or 0.0))
+    end = min(stop, times[-1] + width)
     fig, axs = plt.subplots(len(pols), 1, sharex=True, sharey=True, figsize=(10, 0.9 + 2.3 * len(pols)),
                             dpi=DPI, squeeze=False, layout="constrained")
     edges, index = np.append(times, end), {t: i for i, t in enumerate(times)}
@@ -353,7 +354,7 @@ def _shade(ax: Axes, res: Results, warmup: float, end: float, labels: bool) -> N
         ax.axvspan(0, warmup, color="0.8", alpha=0.4, lw=0, label="warm-up (not measured)")
     for f in _windows(res):
         start, stop, kind = _seconds(f.get("start")) or 0.0, _seconds(f.get("end")) or end, str(f.get("kind"))
-        text = {"slow": f"slow ×{f.get('factor')}",
+        text = {"down": f"down ({f.get('mode', 'fail_fast')})", "slow": f"slow ×{f.get('factor')}",
                 "error": f"error p={f.get('probability')}"}.get(kind, kind)
         colour = FAULT_COLOURS.get(kind, "0.5")
         ax.axvspan(start, stop, color=colour, alpha=0.12, lw=0, label=f"fault: {text}")

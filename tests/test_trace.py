@@ -21,7 +21,8 @@ def _operation(pipelined: bool) -> list[Span]:
     return [*_reads(pipelined),
             Span(1, "commit", t, t + 0.002, 0, 20, "conflict", current=12, attempted=11),
             Span(1, "backoff", t + 0.002, t + 0.012, None, None, "ok"),
-            Span(2, "history", t + 0.012, t + 0.014, 0, 21, "ok", current=12, events=250, breaker="half_open"),
+            Span(2, "history", t + 0.012, t + 0.014, 0, 21, "ok", current=12, events=250,
+                 breaker="half_open"),
             Span(2, "commit", t + 0.014, t + 0.016, 0, 22, "ok", current=12, attempted=13)]
 
 
