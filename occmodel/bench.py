@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from .distributions import blocks
 from .model import events_scheduled, simulate
 
 CLIENTS, KEYS = 32, 1_000_000
@@ -27,20 +28,20 @@ def bare_simpy(duration: float, clients: int = CLIENTS, seed: int = 1) -> tuple[
     """Bare SimPy: (events, wall seconds, attempts) for the OCC attempt pattern."""
     env = simpy.Environment()
     rng = np.random.default_rng(seed)
-    hops = iter(rng.exponential(250e-6, 50_000_000).tolist())
-    services = iter(rng.exponential(50e-6, 50_000_000).tolist())
+    hop = blocks(lambda n: rng.exponential(250e-6, n))       # the same block sampling as the model
+    service = blocks(lambda n: rng.exponential(50e-6, n))
     reads, commits = simpy.Resource(env, 8), simpy.Resource(env, 8)
     attempts = [0]
 
     def client() -> Any:
         while True:
             for server in (reads, commits):
-                yield env.timeout(next(hops))
+                yield env.timeout(hop())
                 request = server.request()
                 yield request
-                yield env.timeout(next(services))
+                yield env.timeout(service())
                 server.release(request)
-                yield env.timeout(next(hops))
+                yield env.timeout(hop())
             attempts[0] += 1
 
     for _ in range(clients):

@@ -2,8 +2,9 @@
 
 `Client.operation` is the retry loop of one logical operation, written as a SimPy generator so
 that a closed-loop client runs its operations inline (no process per operation). Each request
-is a *round trip*: request hop (in a message, maybe shared), store service, reply hop. When a
-request timeout or deadline is set, a round trip runs as its own process raced against a timer;
+is a *round trip*: request hop (in a message, maybe shared), store service, reply hop. Round
+trips run inline (`yield from`: no process, no extra event). When a request timeout or deadline
+is set, a round trip runs as its own process raced against a timer;
 the store still finishes abandoned work, and its late answer is ignored (`op.tries` guard).
 Tracing appends `Span`s only when `op.trace` is a list; otherwise it costs one test per request.
 """
@@ -58,6 +59,7 @@ class Client:
         self.compute = sim.sampler(op.compute, "compute")
         self.timed = op.timeout > 0 or self.policy.deadline > 0
         self.timeout = op.timeout
+        self.lossy = sim.scenario.network.loss > 0
 
     # --- the retry loop ------------------------------------------------------------------
     def operation(self, keys: tuple[int, ...]) -> Generator:
@@ -115,10 +117,12 @@ class Client:
                 history = self.history_reads or op.reload
                 op.reload = False
                 if self.net.pipelining and nreads > 1:
-                    outcome = yield from self.round_trip(self.pipelined_reads(op, history, tries), op)
+                    trip = self.pipelined_reads(op, history, tries)
+                    outcome = yield from (self.raced(trip, op) if self.timed else trip)
                 else:
                     for i in range(nreads):
-                        outcome = yield from self.round_trip(self.sequential_read(op, i, history, tries), op)
+                        trip = self.sequential_read(op, i, history, tries)
+                        outcome = yield from (self.raced(trip, op) if self.timed else trip)
                         if outcome:
                             break
                 if outcome:
@@ -132,7 +136,8 @@ class Client:
             keys, versions, w = op.keys, op.versions, self.nwrites
             request = CommitRequest(keys[:w], tuple(v + 1 for v in versions[:w]), keys[:nreads],
                                     tuple(versions[:nreads]), op.read_seq, op.read_time)
-        outcome = yield from self.round_trip(self.commit(op, request, tries), op)
+        trip = self.commit(op, request, tries)
+        outcome = yield from (self.raced(trip, op) if self.timed else trip)
         if outcome == OK and self.value_check:
             for key, version in zip(request.writes, request.attempted):
                 self.cache[key] = (version, op.commit_seq, env.now)
@@ -149,10 +154,8 @@ class Client:
         return True
 
     # --- round trips -----------------------------------------------------------------------
-    def round_trip(self, trip: Generator, op: Op) -> Generator:
-        """Run a round trip inline, or raced against the request timeout / what the deadline leaves."""
-        if not self.timed:
-            return (yield from trip)
+    def raced(self, trip: Generator, op: Op) -> Generator:
+        """Run a round trip raced against the request timeout, or what the deadline leaves."""
         env = self.env
         limit = self.policy.request_timeout(op, self.timeout)
         if limit <= 0:
@@ -170,7 +173,7 @@ class Client:
     def sequential_read(self, op: Op, i: int, history: bool, tries: int) -> Generator:
         env, net = self.env, self.net
         sent = env.now
-        if net.lost():
+        if self.lossy and net.lost():
             yield env.event()        # lost on the way: only the timeout will tell
         hop = net.send(self.conn, sent)
         if hop:
@@ -181,7 +184,7 @@ class Client:
         """All reads in one message (one request hop), served concurrently, replies as each ends."""
         env, net = self.env, self.net
         sent = env.now
-        if net.lost():
+        if self.lossy and net.lost():
             yield env.event()
         hop = net.send(self.conn, sent)
         if hop:
@@ -199,7 +202,7 @@ class Client:
         key = op.keys[i]
         outcome, version, seq, events = yield from self.store.read(key, history)
         served = env.now
-        if net.lost():
+        if self.lossy and net.lost():
             yield env.event()
         hop = net.hop()
         if hop:
@@ -219,14 +222,14 @@ class Client:
     def commit(self, op: Op, request: CommitRequest, tries: int) -> Generator:
         env, net = self.env, self.net
         sent = env.now
-        if net.lost():
+        if self.lossy and net.lost():
             yield env.event()
         hop = net.send(self.conn, sent)
         if hop:
             yield env.timeout(hop)
         message = self.conn.message
         result = yield from self.store.commit(request)
-        if net.lost():
+        if self.lossy and net.lost():
             yield env.event()
         hop = net.hop()
         if hop:

@@ -95,16 +95,22 @@ class Recorder:
                 values.extend([0.0 if name == "breaker_open" else 0] * grow)
         return i
 
-    def _occupancy(self, now: float, delta: int) -> None:
+    def _settle(self, now: float) -> None:
+        """Add the in-flight area up to `now` (start and finish inline the same, being hot)."""
         if now > self.t0:
             self.area += self.inflight * (min(now, self.t1) - max(self.last, self.t0))
             self.last = now
-        self.inflight += delta
 
     # --- called by the model -------------------------------------------------------------
     def start(self, now: float) -> None:
-        self._starts[self._bin(now)] += 1
-        self._occupancy(now, 1)
+        i = int(now * self.inv_bin)
+        if i >= len(self._starts):
+            self._bin(now)
+        self._starts[i] += 1
+        if now > self.t0:
+            self.area += self.inflight * (min(now, self.t1) - max(self.last, self.t0))
+            self.last = now
+        self.inflight += 1
         if self.t0 <= now < self.t1:
             self.started += 1
 
@@ -134,9 +140,15 @@ class Recorder:
         self._retries[self._bin(now)] += 1
 
     def finish(self, start: float, now: float, outcome: int) -> None:
-        self._occupancy(now, -1)
+        if now > self.t0:
+            self.area += self.inflight * (min(now, self.t1) - max(self.last, self.t0))
+            self.last = now
+        self.inflight -= 1
         if outcome == OK:
-            self._successes[self._bin(now)] += 1
+            i = int(now * self.inv_bin)
+            if i >= len(self._successes):
+                self._bin(now)
+            self._successes[i] += 1
             self.last_success = now
         elif outcome == REJECTED:
             self._rejections[self._bin(now)] += 1
@@ -168,7 +180,7 @@ class Recorder:
     def summary(self, end: float, utilization: float) -> dict[str, Any]:
         """The section-3 metrics; `end` is when the run stopped (batch: the makespan)."""
         span = (min(end, self.t1) - self.t0) or math.nan
-        self._occupancy(end, 0)
+        self._settle(end)
         lat = self.latency
         lat.fold()
         ms = 1e3

@@ -5,5 +5,7 @@ importing its module here; its fields become its config keys.
 """
 from .base import REGISTRY, REJECT, Policy, Wrapper, build_policy, register
 from . import backoff  # noqa: F401  (registers the delay schedules)
+from . import breaker  # noqa: F401  (registers circuit_breaker)
+from . import budget  # noqa: F401  (registers retry_budget)
 
 __all__ = ["REGISTRY", "REJECT", "Policy", "Wrapper", "build_policy", "register"]
