@@ -1,0 +1,61 @@
+"""Fidelity: occmodel configured as published studies' models reproduces their results.
+
+Each test runs a shipped `experiments/validation/*.toml` (with fewer replications or shorter runs
+where the full size would not fit CI) and checks the published numbers or shapes. The full-size
+numbers are in docs/validation.md.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from occmodel.experiment import load_experiment, run_experiment
+from occmodel.results import read_csv
+from oracles import mm1_response, mmc_response
+
+pytestmark = pytest.mark.slow
+VALIDATION = Path(__file__).parent.parent / "experiments" / "validation"
+
+
+def run(name, tmp_path, **overrides):
+    import tomllib
+
+    raw = tomllib.loads((VALIDATION / f"{name}.toml").read_text())
+    for dotted, value in overrides.items():
+        table, key = dotted.split("__", 1)
+        raw[table][key.replace("__", ".")] = value
+    exp = load_experiment(raw)
+    runs = run_experiment(exp, tmp_path, workers=2)
+    return exp, runs, read_csv(tmp_path / "summary.csv")
+
+
+@pytest.mark.parametrize("name,servers,oracle", [("mm1", 1, lambda lam: mm1_response(lam, 1.0)),
+                                                 ("mmc", 4, lambda lam: mmc_response(lam, 1.0, 4))])
+def test_queueing_oracles(tmp_path, name, servers, oracle):
+    rates = [0.1 * servers, 0.5 * servers, 0.8 * servers]
+    _, runs, summary = run(name, tmp_path, experiment__replications=3, experiment__duration="30000s",
+                           sweep__workload__rate=rates)
+    for row in summary:
+        lam = row["workload.rate"]
+        theory = oracle(lam)
+        assert abs(row["mean_ms"] / 1e3 - theory) <= max(3 * row["mean_ms_ci95"] / 1e3, 0.03 * theory), row
+        assert row["store_utilization"] == pytest.approx(lam / servers, rel=0.03)
+    for r in runs:   # Little's law on every run's own numbers
+        assert r["concurrency"] == pytest.approx(r["throughput"] * r["mean_ms"] / 1e3, rel=0.01)
+
+
+def test_aws_backoff_and_jitter_shapes(tmp_path):
+    _, _, summary = run("aws-backoff", tmp_path, experiment__replications=20, sweep__workload__clients=[50, 100])
+    at = {(r["workload.clients"], r["policy"]): r for r in summary}
+    calls = lambda n, p: at[(n, p)]["calls"]
+    done = lambda n, p: at[(n, p)]["makespan_s"]
+    # work grows about quadratically without jitter
+    assert calls(100, "no backoff") / calls(50, "no backoff") > 3
+    # un-jittered exponential finishes far later than no backoff at all
+    assert done(100, "exponential") > 5 * done(100, "no backoff")
+    # full jitter does less than half the work of exponential at 100 clients
+    assert calls(100, "full jitter") < 0.5 * calls(100, "exponential")
+    # the blog's ranking among jittered schedules: equal jitter does more work and takes longer than full
+    # jitter; decorrelated does more work than full jitter
+    assert calls(100, "equal jitter") > calls(100, "full jitter") and done(100, "equal jitter") > done(100, "full jitter")
+    assert calls(100, "decorrelated") > calls(100, "full jitter")
