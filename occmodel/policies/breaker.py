@@ -157,7 +157,7 @@ class CircuitBreaker(Wrapper):
             else:
                 w = b.window
                 if len(w) == w.maxlen:
-                    pass
+                    b.fails -= w[0]
                 w.append(failed)
                 b.fails += failed
                 if len(w) >= self.min_calls and b.fails >= self.threshold * len(w) - 1e-9:
