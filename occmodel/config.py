@@ -160,6 +160,11 @@ class Scenario(_Model):
                              f"but workload.keys.count is {keys}")
         if op.kind in ("append", "reload") and op.writes > op.reads:
             raise ValueError(f"operation.kind = {op.kind!r} writes keys it read: writes ({op.writes}) must be <= reads ({op.reads})")
+        delays = [self.workload.think, self.network.one_way, self.store.read.service, self.store.commit.service,
+                  op.compute]
+        if self.workload.kind == "closed" and all(d.dist == "constant" and d.value == 0 for d in delays):
+            raise ValueError("a closed workload in which every delay is zero never advances simulated time: "
+                             "give think, network.one_way, a service time or operation.compute a positive value")
         hangs = self.network.loss > 0 or any(f.kind == "down" and f.mode == "hang" for f in self.store.faults)
         if hangs and op.timeout == 0:
             raise ValueError("lost messages and hanging faults are only found by a request timeout: set operation.timeout > 0")

@@ -165,11 +165,14 @@ def test_common_random_numbers_pair_policies():
     ({"network": {"one_way": {"dist": "gamma", "mean": 1}}}, "scenario.network.one_way"),
     ({"policy": {"kind": "sometimes"}}, "scenario.policy.kind"),
     ({"policy": {"kind": "exponential", "bsae": "1ms"}}, "scenario.policy.bsae"),
-    ({"network": {"loss": 0.1}}, "scenario"),
+    ({"network": {"one_way": "1ms", "loss": 0.1}}, "scenario"),
+    ({"network": {"one_way": "0s"}}, "scenario"),                  # nothing ever advances the clock
+    ({"policy": {"kind": "circuit_breaker", "inner": {"kind": "jitter", "mode": "fuller"}}},
+     "scenario.policy.inner.mode"),
 ])
 def test_bad_scenarios_name_the_key(scenario, path):
     with pytest.raises(ConfigError) as err:
-        occmodel.simulate(scenario, seed=1)
+        occmodel.simulate({"network": {"one_way": "1ms"}, **scenario}, seed=1)
     assert err.value.path == path and str(err.value).startswith(path)
 
 

@@ -376,4 +376,4 @@ def test_bad_policy_configs_name_the_key(table, path):
 
 def test_simulate_rejects_a_bad_policy_before_running():
     with pytest.raises(ConfigError, match="max_tokens"):
-        simulate({"policy": {"kind": "retry_budget", "max_tokens": 3}}, seed=1)
+        simulate({"network": {"one_way": "1ms"}, "policy": {"kind": "retry_budget", "max_tokens": 3}}, seed=1)

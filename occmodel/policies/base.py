@@ -10,6 +10,8 @@ and the instance built for a run also holds that run's state. Register one with 
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from dataclasses import field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -58,9 +60,16 @@ def build_policy(table: Any, path: str = "policy") -> "Policy":
     except ValidationError as exc:
         err = from_pydantic(exc, args, path)
         if err.allowed.startswith("Unexpected keyword argument"):
-            allowed = sorted(f for f in REGISTRY[kind].__dataclass_fields__ if not f.startswith("_"))
-            err = ConfigError(err.path, err.value, f"unknown key for kind = {kind!r}; allowed keys: kind, {', '.join(allowed)}")
+            allowed = sorted(f.name for f in dataclasses.fields(REGISTRY[kind]))
+            hint = difflib.get_close_matches(err.path.rsplit(".", 1)[-1], allowed, n=1)
+            err = ConfigError(err.path, err.value, f"unknown key for kind = {kind!r}; allowed keys: kind, "
+                              f"{', '.join(allowed)}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
         raise err from None
+    except ConfigError as exc:
+        # raised while building an inner policy, which names its keys from "policy": re-root them here
+        if path != "policy" and exc.path.startswith("policy"):
+            raise ConfigError(path + exc.path[len("policy"):], exc.value, exc.allowed) from None
+        raise
 
 
 @_validated
