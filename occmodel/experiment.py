@@ -133,13 +133,23 @@ def _point_scenario(base: dict[str, Any], values: dict[str, Any]) -> Scenario:
         if key == "policy":
             scenario["policy"] = {k: v for k, v in value.items() if k != "label"}
             continue
-        node = scenario
+        node: Any = scenario
         *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"sweep.{key}", value, f"{part} is not a table in [scenario]")
-        node[leaf] = value
+        for part in parents:   # a number indexes a list: "store.faults.0.probability"
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"sweep.{key}", value, f"{part!r} is not an index of that list in [scenario]")
+                node = node[int(part)]
+            else:
+                node = node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                raise ConfigError(f"sweep.{key}", value, f"{part} is not a table or list in [scenario]")
+        if isinstance(node, list):
+            if not leaf.isdigit() or int(leaf) >= len(node):
+                raise ConfigError(f"sweep.{key}", value, f"{leaf!r} is not an index of that list in [scenario]")
+            node[int(leaf)] = value
+        else:
+            node[leaf] = value
     where = ", ".join(f"{k} = {v['label'] if k == 'policy' else v!r}" for k, v in values.items())
     try:
         return validate_scenario(scenario)

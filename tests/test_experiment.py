@@ -162,3 +162,12 @@ def test_dask_executor_gives_identical_runs(tmp_path):
     run_experiment(exp, tmp_path / "local", workers=1)
     run_experiment(exp, tmp_path / "dask", workers=2, executor="dask")
     assert strip_wall(tmp_path / "local" / "runs.csv") == strip_wall(tmp_path / "dask" / "runs.csv")
+
+
+def test_sweep_keys_can_index_lists():
+    base = {"experiment": {"name": "x"}, "scenario": {"network": {"one_way": "1ms"},
+                                                       "store": {"faults": [{"kind": "error", "probability": 0.1}]}}}
+    exp = load_experiment({**base, "sweep": {"store.faults.0.probability": [0.2, 0.5]}})
+    assert [p.scenario.store.faults[0].probability for p in exp.points] == [0.2, 0.5]
+    with pytest.raises(ConfigError, match="not an index"):
+        load_experiment({**base, "sweep": {"store.faults.3.probability": [0.2]}})
