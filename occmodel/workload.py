@@ -2,7 +2,7 @@
 
 - closed: N clients, each running operation, think, operation... until the run ends;
 - open: Poisson arrivals (a rate or a piecewise schedule), each its own process, so retries add
-  load on top of arrivals (the condition for retry storms);
+  load on top of arrivals (the condition for retry storms), shared among `clients` (default 1);
 - batch: N clients each run M operations from t = 0; the run ends when all are done.
 Streams follow common random numbers: closed and batch clients draw keys and think times from
 streams of their own (seeded by client id), open arrivals from one stream in arrival order, so
@@ -63,9 +63,8 @@ def start(sim: "Simulation") -> Generator | None:
     w, env = sim.scenario.workload, sim.env
     distinct = max(1, sim.scenario.operation.reads, sim.scenario.operation.writes)
     if w.kind == "open":
-        client = Client(sim, 0)
-        sim.clients.append(client)
-        env.process(_arrivals(sim, client, key_sampler(w.keys, sim.rng("keys"), distinct, 1024)))
+        sim.clients.extend(Client(sim, cid) for cid in range(w.clients))
+        env.process(_arrivals(sim, sim.clients, key_sampler(w.keys, sim.rng("keys"), distinct, 1024)))
         return None
     size = 256 if w.clients <= 64 else 32      # small blocks: memory stays bounded with many clients
     procs = []
@@ -100,13 +99,17 @@ def _batch(client: Client, keys: KeySampler, think: Callable[[], float] | None, 
         yield from client.operation(keys())
 
 
-def _arrivals(sim: "Simulation", client: Client, keys: KeySampler) -> Generator:
-    """Poisson arrivals; at a rate change the next gap is redrawn (memoryless, so exact)."""
+def _arrivals(sim: "Simulation", clients: list[Client], keys: KeySampler) -> Generator:
+    """Poisson arrivals; at a rate change the next gap is redrawn (memoryless, so exact).
+
+    Each arrival goes to a client drawn uniformly (its own stream), so each of N clients sees a
+    Poisson process at rate/N: the thinning of a Poisson process is Poisson."""
     env, end = sim.env, sim.end
     w = sim.scenario.workload
     steps = [(math.inf, w.rate)] if w.schedule is None else [(s.until if s.until is not None else math.inf, s.rate) for s in w.schedule]
-    rng = sim.rng("arrivals")
+    rng, assign = sim.rng("arrivals"), sim.rng("assign")
     gaps = blocks(lambda n: rng.exponential(1.0, n))
+    pick = blocks(lambda n: assign.integers(0, len(clients), n)) if len(clients) > 1 else (lambda: 0)
     for until, rate in steps:
         while env.now < min(until, end):
             gap = gaps() / rate if rate > 0 else math.inf
@@ -118,4 +121,4 @@ def _arrivals(sim: "Simulation", client: Client, keys: KeySampler) -> Generator:
                 break
             yield env.timeout(gap)
             if env.now < end:
-                env.process(client.operation(keys()))
+                env.process(clients[pick()].operation(keys()))

@@ -59,3 +59,46 @@ def test_aws_backoff_and_jitter_shapes(tmp_path):
     # jitter; decorrelated does more work than full jitter
     assert calls(100, "equal jitter") > calls(100, "full jitter") and done(100, "equal jitter") > done(100, "full jitter")
     assert calls(100, "decorrelated") > calls(100, "full jitter")
+
+
+def test_retry_amplification_under_independent_failures(tmp_path):
+    _, _, summary = run("amplification", tmp_path, experiment__replications=2, experiment__duration="8s",
+                        sweep__store__faults__0__probability=[0.05, 0.5])
+    at = {(r["store.faults.0.probability"], r["policy"]): r for r in summary}
+    for p in (0.05, 0.5):
+        none, retries = at[(p, "no retries")], at[(p, "3 retries")]
+        assert none["success_rate"] == pytest.approx(1 - p, abs=0.01) and none["attempts_per_op"] == 1
+        assert retries["success_rate"] == pytest.approx(1 - p**4, abs=0.01)
+        assert retries["attempts_per_op"] == pytest.approx(1 + p + p**2 + p**3, rel=0.01)
+    # rare failures: the bucket and the breaker let retries through like plain retries
+    for name in ("token bucket", "breaker"):
+        assert at[(0.05, name)]["success_rate"] == pytest.approx(1 - 0.05**4, abs=0.01)
+    # frequent failures: the bucket caps amplification near 1 + its refill per call (0.1); the breaker
+    # stops retrying; both keep the store's load near the no-retry level
+    assert at[(0.5, "token bucket")]["attempts_per_op"] == pytest.approx(1 / (1 - 0.1), rel=0.03)
+    assert at[(0.5, "breaker")]["attempts_per_op"] < 1.25 < at[(0.5, "3 retries")]["attempts_per_op"]
+
+
+def recovery_s(rows, spike_end, bin_s, ratio=0.9, hold=5):
+    """Seconds after the spike until successes per bin stay at >= `ratio` of starts for `hold` bins."""
+    ok = [r["successes"] >= ratio * r["starts"] for r in rows if r["t_s"] >= spike_end]
+    for i in range(len(ok) - hold):
+        if all(ok[i:i + hold]):
+            return i * bin_s
+    return None
+
+
+def test_metastable_failure_after_a_load_spike(tmp_path):
+    _, _, _ = run("metastable", tmp_path, experiment__replications=2, experiment__duration="70s")
+    ts = read_csv(tmp_path / "timeseries.csv")
+    for policy in ("no backoff", "full jitter", "grpc budget", "aws budget", "breaker"):
+        for rep in (0, 1):
+            rows = [r for r in ts if r["policy"] == policy and r["replication"] == rep]
+            late = [r for r in rows if r["t_s"] >= 45]
+            starts, successes = sum(r["starts"] for r in late), sum(r["successes"] for r in late)
+            assert starts / len(late) == pytest.approx(40, rel=0.15)          # arrivals are back to normal
+            if policy in ("no backoff", "full jitter"):
+                # collapsed for good: backoff delays retries but does not reduce how many there are
+                assert successes < 0.02 * starts and recovery_s(rows, 28, 1.0) is None
+            else:
+                assert successes > 0.9 * starts and recovery_s(rows, 28, 1.0) <= 15
