@@ -102,7 +102,9 @@ def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: 
 
 SHOWN = (("throughput", "ops/s", "{:.1f}"), ("success_rate", "success", "{:.3f}"),
          ("attempts_per_op", "attempts/op", "{:.2f}"), ("p50_ms", "p50 ms", "{:.2f}"), ("p99_ms", "p99 ms", "{:.2f}"),
-         ("calls", "calls", "{:.0f}"), ("makespan_s", "makespan s", "{:.3f}"), ("rejected", "rejected", "{:.0f}"))
+         ("calls", "calls", "{:.0f}"), ("makespan_s", "makespan s", "{:.3f}"), ("errors", "errors", "{:.0f}"),
+         ("rejected", "rejected", "{:.0f}"), ("breaker_open_fraction", "open", "{:.2f}"),
+         ("cache_hit_rate", "cache hits", "{:.2f}"))
 
 
 def _print_summary(target: Path) -> None:
