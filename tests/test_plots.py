@@ -4,7 +4,9 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 import matplotlib.pyplot as plt
 import pytest
@@ -38,8 +40,10 @@ def _metrics(load: float, p: int, batch: bool) -> dict[str, Any]:
 
 def make_results(root: Path, sweep: dict[str, list[Any]], *, reps: int = 3, kind: str = "closed",
                  faults: list[dict[str, Any]] | None = None, schedule: list[dict[str, Any]] | None = None,
-                 breaker: bool = False, latency: bool = True) -> Path:
-    """Write a results directory shaped like the runner's output for `sweep` (may be empty)."""
+                 breaker: bool = False, latency: bool = True, ci: float = 0.05,
+                 extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Path:
+    """Write a results directory shaped like the runner's output for `sweep` (may be empty); `ci` is
+    the CI half-width as a fraction of each mean, `extra(point)` overrides or adds metrics."""
     swept = list(sweep)
     exp = {"name": "synthetic", "seed": 7, "replications": reps, "duration": 20.0, "warmup": 2.0, "bin": 1.0}
     workload: dict[str, Any] = {"kind": kind, "clients": 16}
@@ -54,7 +58,7 @@ def make_results(root: Path, sweep: dict[str, list[Any]], *, reps: int = 3, kind
         p = POLICIES.index(point["policy"]) if "policy" in point else 2
         first = next((v for k, v in point.items() if k != "policy"), 32)
         load = float(first) if isinstance(first, (int, float)) else 32.0
-        m = _metrics(load, p, kind == "batch")
+        m = {**_metrics(load, p, kind == "batch"), **(extra(point) if extra else {})}
         for r in range(reps):
             runs.append({**point, "replication": r, "seed": 7, **m})
             for b in range(22):
@@ -63,14 +67,15 @@ def make_results(root: Path, sweep: dict[str, list[Any]], *, reps: int = 3, kind
                                "successes": 5 if down else 48, "conflicts": 3, "retries": 40 if down else 4,
                                "rejections": 30 if down and breaker else 0, "timeouts": 0,
                                "breaker_open": 0.7 if down and breaker else 0.0})
-        ci = {f"{k}_ci95": (0.05 * v if isinstance(v, (int, float)) else None) if reps > 1 else None
-              for k, v in m.items()}
-        summary.append({**point, "n": reps, **m, **ci})
+        cis = {f"{k}_ci95": (ci * v if isinstance(v, (int, float)) else None) if reps > 1 else None
+               for k, v in m.items()}
+        summary.append({**point, "n": reps, **m, **cis})
         for i in range(12):
             edge = 0.5 * 1.5 ** i
             hist.append({**point, "le_ms": edge, "count": int(1000 * math.exp(-i * (0.9 - 0.2 * p)))})
-    stats = [c for m in METRICS for c in (m, f"{m}_ci95")]
-    write_csv(root / "runs.csv", [*swept, "replication", "seed", *METRICS], runs)
+    metrics = list(dict.fromkeys([*METRICS, *m]))                # with any metric `extra` adds
+    stats = [c for m in metrics for c in (m, f"{m}_ci95")]
+    write_csv(root / "runs.csv", [*swept, "replication", "seed", *metrics], runs)
     write_csv(root / "summary.csv", [*swept, "n", *stats], summary)
     write_csv(root / "timeseries.csv", [*swept, "replication", "t_s", "starts", "successes", "conflicts",
                                         "retries", "rejections", "timeouts", "breaker_open"], series)
@@ -108,6 +113,7 @@ def test_numeric_sweep_draws_line_plots_per_metric(tmp_path: Path) -> None:
         assert f"{metric}-vs-workload_clients.png" in names
     assert "bars.png" not in names and "timeseries.png" not in names
     assert "latency-ccdf.png" in names
+    assert not any(n.startswith("cache_hit_rate") for n in names)   # no such column: not drawn
 
 
 def test_sweep_figure_content(tmp_path: Path, figures) -> None:
@@ -141,6 +147,101 @@ def test_two_numeric_keys_facet_each(tmp_path: Path, figures) -> None:
     fig = figs["throughput-vs-workload_clients.png"].figure
     assert [a.get_title() for a in fig.axes] == ["store.keys=1", "store.keys=16"]
     assert "throughput-vs-store_keys.png" in figs
+
+
+def test_facets_share_the_y_axis(tmp_path: Path, figures) -> None:
+    sweep = {"workload.clients": [4, 64], "store.keys": [1, 16], "policy": POLICIES[:2]}
+    for name, plot in figures(make_results(tmp_path, sweep)).items():
+        if "-vs-" in name:
+            a, b = plot.figure.axes[:2]
+            assert a.get_shared_y_axes().joined(a, b) and a.get_ylim() == b.get_ylim(), name
+
+
+def test_categorical_key_is_the_series_when_policy_not_swept(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"operation.reads": [1, 2, 4, 8], "network.pipelining": ["True", "False"]})
+    figs = figures(root)
+    assert not any("network_pipelining" in n for n in figs)
+    for name in ("throughput-vs-operation_reads.png", "latency-vs-operation_reads.png"):
+        fig = figs[name].figure
+        assert len(fig.axes) == 1 and fig.axes[0].get_title() == ""   # one panel, not one per value
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert labels[:2] == ["network.pipelining = True", "network.pipelining = False"]
+    lines = figs["throughput-vs-operation_reads.png"].figure.axes[0].lines
+    assert len(lines) == 2 and lines[0].get_color() != lines[1].get_color()
+    assert "operation.reads=8" in figs["latency-ccdf.png"].figure.axes[0].get_title()
+    ccdf = [t.get_text() for t in figs["latency-ccdf.png"].figure.axes[0].get_legend().get_texts()]
+    assert [t.split(" (")[0] for t in ccdf] == ["network.pipelining = True", "network.pipelining = False"]
+    assert "one line per network.pipelining" in figs["throughput-vs-operation_reads.png"].caption
+
+
+def test_categorical_series_with_policy_swept_stays_a_facet(tmp_path: Path, figures) -> None:
+    sweep = {"workload.clients": [1, 10, 100], "network.pipelining": ["True", "False"], "policy": POLICIES}
+    fig = figures(make_results(tmp_path, sweep))["throughput-vs-workload_clients.png"].figure
+    assert [a.get_title() for a in fig.axes] == ["network.pipelining=True", "network.pipelining=False"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == POLICIES
+
+
+def test_categorical_series_single_point_bars(tmp_path: Path, figures) -> None:
+    fig = figures(make_results(tmp_path, {"operation.kind": ["append", "value_check"]}))["bars.png"].figure
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "operation.kind = append", "operation.kind = value_check"]
+    assert fig.axes[0].get_xlabel() == "operation.kind"
+
+
+def test_log_axis_bands_stay_positive_and_visible(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"workload.clients": [1, 10, 100], "policy": POLICIES}, ci=1.5)
+    figs = figures(root)
+    ax = figs["latency-vs-workload_clients.png"].figure.axes[0]
+    assert ax.get_yscale() == "log" and len(ax.collections) == 3
+    for band, line in zip(ax.collections, ax.lines[1::3]):            # p99 lines carry the bands
+        low = band.get_paths()[0].vertices[:, 1].min()
+        assert low >= plots.BAND_FLOOR * min(line.get_ydata()) * 0.999 and low >= ax.get_ylim()[0]
+    lin = figs["throughput-vs-workload_clients.png"].figure.axes[0]      # linear: not below 0
+    assert lin.get_yscale() == "linear"
+    assert min(c.get_paths()[0].vertices[:, 1].min() for c in lin.collections) >= 0
+    rate = figs["conflict_rate-vs-workload_clients.png"].figure.axes[0]   # a fraction: not above 1
+    assert max(c.get_paths()[0].vertices[:, 1].max() for c in rate.collections) <= 1
+
+
+def test_duration_strings_with_zero_are_numeric_and_linear(tmp_path: Path, figures) -> None:
+    sweep = {"store.conflict": ["expected_version", "read_set"], "store.commit.batch_interval": ["0s", "2ms"],
+             "workload.clients": [8, 32, 128]}
+    figs = figures(make_results(tmp_path, sweep))
+    fig = figs["throughput-vs-store_commit_batch_interval.png"].figure
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "linear" and list(ax.lines[0].get_xdata()) == [0.0, 0.002]
+    assert ax.get_xlabel() == "store.commit.batch_interval (s)"
+    assert [a.get_title() for a in fig.axes if a.get_visible()] == [
+        "workload.clients=8", "workload.clients=32", "workload.clients=128"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "store.conflict = expected_version", "store.conflict = read_set"]
+    by_clients = figs["throughput-vs-workload_clients.png"].figure
+    assert [a.get_title() for a in by_clients.axes] == [
+        "store.commit.batch_interval=0s", "store.commit.batch_interval=2ms"]
+    assert by_clients.axes[0].get_xscale() == "log"
+
+
+def test_all_zero_metric_not_drawn_nor_indexed(tmp_path: Path) -> None:
+    root = make_results(tmp_path, {"workload.clients": [1, 8, 64], "policy": POLICIES},
+                        extra=lambda point: {"conflict_rate": 0.0, "cache_hit_rate": None})
+    paths = [p.name for p in plots.draw(root)]
+    assert "throughput-vs-workload_clients.png" in paths
+    assert not any(n.startswith(("conflict_rate", "cache_hit_rate")) for n in paths)
+    index = (root / "index.md").read_text()
+    assert "conflict_rate" not in index and "cache_hit_rate" not in index
+    assert len([line for line in index.splitlines() if line.startswith("- ")]) == len(paths)
+
+
+def test_cache_hit_rate_drawn_for_value_checks(tmp_path: Path, figures) -> None:
+    def cache(point: dict[str, Any]) -> dict[str, Any]:
+        value_check = point["operation.kind"] == "value_check"
+        return {"cache_hit_rate": point["workload.keys.count"] / 2048 if value_check else None}
+    sweep = {"workload.keys.count": [1, 16, 256, 1024], "operation.kind": ["append", "value_check"]}
+    figs = figures(make_results(tmp_path, sweep, extra=cache))
+    fig = figs["cache_hit_rate-vs-workload_keys_count.png"].figure
+    assert len(fig.axes[0].lines) == 1                                 # `append` has no cache
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["operation.kind = value_check"]
+    assert "cache hit rate" in fig.axes[0].get_ylabel()
 
 
 def test_batch_sweep_plots_makespan_and_calls(tmp_path: Path) -> None:
