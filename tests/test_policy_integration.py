@@ -153,3 +153,13 @@ def test_failed_value_check_retries_pessimistically_even_without_a_policy():
     assert [s.kind for s in first] == ["commit"]            # optimistic: no read
     assert [s.kind for s in spans if s.attempt == 2] == ["read", "commit"]
     assert max(s.attempt for s in spans) == 2
+
+
+def test_client_breakers_in_an_open_workload_report_a_fraction():
+    """Open fraction is averaged over the clients' breakers: at most 1, near 1 when always failing."""
+    sc = {"workload": {"kind": "open", "rate": 200, "clients": 10}, "network": {"one_way": "1ms"},
+          "operation": {"kind": "call"}, "store": {"faults": [{"kind": "error", "probability": 1.0}]},
+          "policy": {"kind": "circuit_breaker", "scope": "client", "threshold": 3, "cooldown": "10s",
+                     "inner": {"kind": "immediate", "max_attempts": 2}}}
+    m = simulate(sc, seed=1, duration=5, warmup=1).metrics
+    assert 0.9 < m["breaker_open_fraction"] <= 1.0

@@ -22,7 +22,7 @@ cooldown's end, so logs and open time are exact. Bookkeeping, per run:
 - `sim.breaker_log` gets (time, "global" | "client-<id>", new state), sorted by time at the end;
   operation-scope breakers are not logged (one per operation would grow without bound);
 - open intervals go to `metrics.breaker_open(opened, closed, share)` with share = 1 / breakers
-  (global 1, client 1 / clients; an open workload has a single client). Operation-scope breakers
+  (global 1, client 1 / clients, in every workload kind). Operation-scope breakers
   report no open time (`breaker_open_fraction` = 0): the operation whose breaker trips ends right
   there, so no one else is ever held off by it; their transitions are still counted.
 Nesting a breaker inside another is refused: they would share the `op.breaker`/`op.probe` slots.
@@ -103,7 +103,7 @@ class CircuitBreaker(Wrapper):
         self.shared = Breaker("global", self.size)
         self.by_client: dict[int, Breaker] = {}
         w = sim.scenario.workload
-        self.share = {"global": 1.0, "operation": 0.0}.get(self.scope, 1.0 / (1 if w.kind == "open" else w.clients))
+        self.share = {"global": 1.0, "operation": 0.0}.get(self.scope, 1.0 / w.clients)
 
     # --- which breaker an operation answers to ------------------------------------------------
     def breaker(self, op: "Op") -> Breaker:
