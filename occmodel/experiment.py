@@ -67,8 +67,8 @@ class Experiment:
         return self.settings.name
 
     def digest(self) -> str:
-        """Identifies what the runs depend on: changing it invalidates saved runs."""
-        text = json.dumps(self.raw, sort_keys=True, default=str)
+        """Identifies what the runs depend on (not the bounds): changing it invalidates saved runs."""
+        text = json.dumps({k: v for k, v in self.raw.items() if k != "bounds"}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

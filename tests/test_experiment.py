@@ -171,3 +171,10 @@ def test_sweep_keys_can_index_lists():
     assert [p.scenario.store.faults[0].probability for p in exp.points] == [0.2, 0.5]
     with pytest.raises(ConfigError, match="not an index"):
         load_experiment({**base, "sweep": {"store.faults.3.probability": [0.2]}})
+
+
+def test_editing_bounds_keeps_saved_runs(tmp_path):
+    from occmodel.experiment import saved_runs
+    run_experiment(load_experiment(SMALL), tmp_path, workers=1)
+    with_bounds = {**SMALL, "bounds": [{"where": {"policy": "imm"}, "success_rate": "> 0.5"}]}
+    assert saved_runs(load_experiment(with_bounds), tmp_path) is not None
