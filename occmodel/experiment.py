@@ -13,19 +13,19 @@ import copy
 import hashlib
 import itertools
 import json
-import os
 import shutil
 import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 from pydantic import Field
 
 from . import __version__
 from .bounds import parse_bounds
 from .config import ConfigError, Scenario, _Model, validate, validate_scenario
+from .executors import execute
 from .metrics import METRICS, SERIES
 from .model import simulate
 from .results import Row, read_csv, read_json, write_atomic, write_csv, write_json
@@ -192,7 +192,7 @@ def run_experiment(exp: Experiment, out: Path, *, workers: int | None = None, ex
     if progress:
         progress(done, total)
     tasks = {(p.index, r): (p.scenario, s.seed, r, s.duration, s.warmup, s.bin) for p, r in todo}
-    for (point, rep), outcome in _execute(tasks, workers, executor, scheduler):
+    for (point, rep), outcome in execute(run_task, tasks, workers, executor, scheduler):
         write_atomic(run_path(out, point, rep), json.dumps(outcome))
         done += 1
         if progress:
@@ -206,54 +206,6 @@ def _claim(out: Path, exp: Experiment) -> None:
     if marker.exists() and marker.read_text() != exp.digest():
         shutil.rmtree(out / "runs")
     write_atomic(marker, exp.digest())
-
-
-def _execute(tasks: dict[tuple[int, int], Task], workers: int | None, executor: str,
-             scheduler: str | None) -> Iterable[tuple[tuple[int, int], dict[str, Any]]]:
-    if not tasks:
-        return
-    keys = list(tasks)
-    if executor == "dask":
-        yield from _execute_dask(tasks, workers, scheduler)
-        return
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(keys) == 1:
-        for key in keys:
-            yield key, run_task(tasks[key])
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(keys)), mp_context=context) as pool:
-        futures = {pool.submit(run_task, tasks[key]): key for key in keys}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
-
-
-def _execute_dask(tasks: dict[tuple[int, int], Task], workers: int | None,
-                  scheduler: str | None) -> Iterable[tuple[tuple[int, int], dict[str, Any]]]:
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise ConfigError("--executor", "dask", "needs dask.distributed: pip install 'occmodel[dask]'") from None
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    try:
-        keys = list(tasks)
-        futures = client.map(run_task, [tasks[k] for k in keys], pure=False)
-        index = {f.key: k for f, k in zip(futures, keys)}
-        for future in as_completed(futures):
-            yield index[future.key], future.result()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -1,5 +1,4 @@
 """The command line as a user meets it: exit codes, one-line errors, nothing half-written."""
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -1,6 +1,5 @@
 """Experiments: config validation, grid expansion, CRN pairing, confidence intervals, resume, executors."""
 import copy
-import math
 import os
 import signal
 import subprocess

@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 
 import matplotlib.pyplot as plt
 import pytest

@@ -10,7 +10,6 @@ the very same config.
 """
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from typing import Any

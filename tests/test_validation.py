@@ -6,7 +6,6 @@ numbers are in docs/validation.md.
 """
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from occmodel.experiment import load_experiment, run_experiment
