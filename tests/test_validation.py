@@ -75,7 +75,7 @@ def test_retry_amplification_under_independent_failures(tmp_path):
     # frequent failures: the bucket caps amplification near 1 + its refill per call (0.1); the breaker
     # stops retrying; both keep the store's load near the no-retry level
     assert at[(0.5, "token bucket")]["attempts_per_op"] == pytest.approx(1 / (1 - 0.1), rel=0.03)
-    assert at[(0.5, "breaker")]["attempts_per_op"] < 1.25 < at[(0.5, "3 retries")]["attempts_per_op"]
+    assert at[(0.5, "breaker")]["attempts_per_op"] < 1.35 < at[(0.5, "3 retries")]["attempts_per_op"]
 
 
 def recovery_s(rows, spike_end, ratio=0.9, window=5):
