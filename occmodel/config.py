@@ -43,6 +43,7 @@ class KeyChoice(_Model):
     s: float = Field(default=1.1, gt=0)
     hot_keys: int = Field(default=1, ge=1)
     hot_fraction: float = Field(default=0.9, ge=0, le=1)
+    affinity: float = Field(default=0.0, ge=0, le=1)   # share of a client's operations on its own keys
 
 
 class RateStep(_Model):
@@ -158,6 +159,13 @@ class Scenario(_Model):
         if op.kind != "call" and max(op.reads, op.writes) > keys:
             raise ValueError(f"an attempt touches max(reads, writes) = {max(op.reads, op.writes)} distinct keys "
                              f"but workload.keys.count is {keys}")
+        w = self.workload
+        if w.keys.affinity and w.kind == "open":
+            raise ValueError("workload.keys.affinity needs clients that own keys: a closed or batch workload")
+        if w.keys.affinity == 1 and len(range(0, keys, w.clients)) < max(op.reads, op.writes, 1):
+            raise ValueError(f"with workload.keys.affinity = 1 each client draws only from its own "
+                             f"{keys // w.clients or 1} key(s), fewer than the {max(op.reads, op.writes)} "
+                             "distinct keys an attempt needs")
         if op.kind in ("append", "reload") and op.writes > op.reads:
             raise ValueError(f"operation.kind = {op.kind!r} writes keys it read: writes ({op.writes}) must be <= reads ({op.reads})")
         delays = [self.workload.think, self.network.one_way, self.store.read.service, self.store.commit.service,

@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 KeySampler = Callable[[], tuple[int, ...]]
 
 
-def key_sampler(cfg: KeyChoice, rng: np.random.Generator, distinct: int, size: int) -> KeySampler:
-    """Draws `distinct` different keys per operation, with the configured popularity."""
+def key_sampler(cfg: KeyChoice, rng: np.random.Generator, distinct: int, size: int,
+                owner: tuple[int, int] = (0, 1)) -> KeySampler:
+    """Draws `distinct` different keys per operation, with the configured popularity.
+
+    With `affinity` f, client `owner = (id, clients)` takes a key from its own share of the
+    keyspace (keys ≡ id mod clients) with probability f: sticky sessions, single writers."""
     k = cfg.count
     if cfg.choice == "uniform":
         fill = lambda n: rng.integers(0, k, n)  # noqa: E731
@@ -42,6 +46,15 @@ def key_sampler(cfg: KeyChoice, rng: np.random.Generator, distinct: int, size: i
             u, pick = rng.random(n), rng.random(n)
             is_hot = (u < cfg.hot_fraction) | (cold == 0)
             return np.where(is_hot, (pick * hot).astype(np.int64), hot + (pick * max(cold, 1)).astype(np.int64))
+
+    if cfg.affinity:
+        cid, clients = owner
+        own = np.arange(cid % k, k, clients)
+        popular = fill
+
+        def fill(n: int) -> np.ndarray:  # noqa: F811  (wraps the popularity draw)
+            keys, u, pick = popular(n), rng.random(n), rng.random(n)
+            return np.where(u < cfg.affinity, own[(pick * len(own)).astype(np.int64)], keys)
 
     draw = blocks(fill, size)
     if distinct == 1:
@@ -71,7 +84,7 @@ def start(sim: "Simulation") -> Generator | None:
     for cid in range(w.clients):
         client = Client(sim, cid)
         sim.clients.append(client)
-        keys = key_sampler(w.keys, sim.rng("keys", cid), distinct, size)
+        keys = key_sampler(w.keys, sim.rng("keys", cid), distinct, size, (cid, w.clients))
         think = sim.sampler(w.think, "think", cid, size=size)
         if w.kind == "closed":
             procs.append(env.process(_closed(sim, client, keys, think)))

@@ -184,3 +184,16 @@ def test_throughput_rises_with_clients_until_the_store_saturates():
     t = [tput(n) for n in (1, 2, 4, 8)]
     assert t[0] == pytest.approx(1 / 0.003, rel=0.01) and t[0] < t[1] < t[2] <= t[3] <= 1000 * 1.001
     assert math.isclose(t[3], 1000, rel_tol=0.01)
+
+
+def test_key_affinity_keeps_clients_on_their_own_keys():
+    sc = {"workload": {"kind": "closed", "clients": 4, "keys": {"count": 16, "affinity": 1.0}},
+          "network": {"one_way": "1ms"}, "operation": {"kind": "append"}}
+    m = occmodel.simulate(sc, seed=1, duration=1).metrics
+    assert m["conflict_rate"] == 0                       # disjoint keys: nobody else writes them
+    sc["workload"]["keys"]["affinity"] = 0.0
+    assert occmodel.simulate(sc, seed=1, duration=1).metrics["conflict_rate"] > 0
+    sc["workload"]["keys"] = {"count": 4, "affinity": 1.0}
+    sc["operation"] = {"kind": "transaction", "reads": 2}
+    with pytest.raises(ConfigError, match="affinity"):
+        occmodel.simulate(sc, seed=1)
