@@ -133,6 +133,11 @@ class Wrapper(Policy):
 
     def __post_init__(self) -> None:
         self.wrapped = build_policy(self.inner, "policy.inner")
+        inner = self.wrapped
+        while isinstance(inner, Wrapper):   # two of a kind would share their slots on `Op`
+            if type(inner) is type(self):
+                raise ConfigError("policy.inner.kind", self.KIND, f"a {self.KIND} cannot wrap another one")
+            inner = inner.wrapped
 
     def bind(self, sim: "Simulation") -> None:
         super().bind(sim)

@@ -74,11 +74,6 @@ class CircuitBreaker(Wrapper):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        inner = self.wrapped
-        while isinstance(inner, Wrapper):
-            if isinstance(inner, CircuitBreaker):
-                raise ConfigError("policy.inner.kind", "circuit_breaker", "a circuit_breaker cannot wrap another one")
-            inner = inner.wrapped
         if self.trip == "consecutive":
             for key in ("window", "min_calls"):
                 if getattr(self, key) is not None:

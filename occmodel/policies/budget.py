@@ -72,11 +72,6 @@ class RetryBudget(Wrapper):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        inner = self.wrapped
-        while isinstance(inner, Wrapper):
-            if isinstance(inner, RetryBudget):
-                raise ConfigError("policy.inner.kind", "retry_budget", "a retry_budget cannot wrap another one")
-            inner = inner.wrapped
         defaults = STYLES[self.style]
         for key in STYLE_KEYS:
             value = getattr(self, key)
