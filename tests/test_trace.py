@@ -62,3 +62,17 @@ def test_fits_a_terminal_and_handles_fast_fail() -> None:
     rejected = render([Span(1, "rejected", 5.0, 5.0, None, None, "rejected", breaker="open")])
     assert "fast-failed (breaker open)" in rejected and "final outcome: rejected" in rejected
     assert render([]).strip()
+
+
+def test_real_trace_shows_pipelined_reads_sharing_one_round_trip():
+    import occmodel
+    from occmodel.trace import render
+
+    def traced(pipelining):
+        sc = {"workload": {"kind": "batch", "clients": 1, "keys": {"count": 8}},
+              "network": {"one_way": "1ms", "pipelining": pipelining},
+              "operation": {"kind": "transaction", "reads": 3}}
+        return render(occmodel.simulate(sc, seed=1, trace_op=0).trace)
+
+    assert "shared by 3" in traced(True) and "4 requests in 2 round trips" in traced(True)
+    assert "shared by" not in traced(False) and "4 requests in 4 round trips" in traced(False)
