@@ -1,19 +1,27 @@
 """How fast is the simulator? Measured against bare SimPy in the same process and run.
 
-Absolute speeds vary with the machine and its load, so every figure is reported beside a
-baseline measured seconds apart: bare SimPy doing an OCC attempt's event pattern (request hop,
-queue for a server, service, reply hop; then the same for the commit) with nothing else, and
-occmodel's full model on the equivalent scenario. The last line is their ratio. Also: a
-sweep's parallel efficiency (1 worker vs all cores) and the peak memory of a long run.
+Absolute speeds vary with the machine and its load, so the simulator's speed is reported beside
+a baseline measured seconds apart: bare SimPy doing an OCC attempt's event pattern (request hop,
+queue for a server, service, reply hop; then the same for the commit: 10 events an attempt, as
+in the model) with nothing else, and occmodel's full model on the equivalent scenario. They run
+in alternating short rounds (bare, model, model, bare, ...), so that a burst of load from other
+processes hits both about equally; the figure is the median of the per-round ratios, with its
+range. The last line printed is that ratio. Also: a sweep's parallel efficiency (1 worker vs
+all cores), and the peak memory of a long run (1 M operations; 10 M with `long`) and of a run
+with 10,000 clients, each measured in a fresh process.
 """
 from __future__ import annotations
 
+import gc
+import json
 import os
-import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import simpy
@@ -22,9 +30,11 @@ from .distributions import blocks
 from .model import events_scheduled, simulate
 
 CLIENTS, KEYS = 32, 1_000_000
+ROUNDS = 5
+Run = tuple[int, float, int]      # (events, wall seconds, attempts)
 
 
-def bare_simpy(duration: float, clients: int = CLIENTS, seed: int = 1) -> tuple[int, float, int]:
+def bare_simpy(duration: float, clients: int = CLIENTS, seed: int = 1) -> Run:
     """Bare SimPy: (events, wall seconds, attempts) for the OCC attempt pattern."""
     env = simpy.Environment()
     rng = np.random.default_rng(seed)
@@ -58,18 +68,29 @@ MODEL = {"workload": {"kind": "closed", "clients": CLIENTS, "keys": {"count": KE
          "operation": {"kind": "append"}, "policy": {"kind": "exponential"}}
 
 
-def model(duration: float) -> tuple[int, float, int]:
+def model(duration: float) -> Run:
+    """occmodel on the equivalent scenario: (events, wall seconds, attempts)."""
     m = simulate(MODEL, seed=1, duration=duration).metrics
-    return m["events"], m["wall_s"], int(m["attempts_per_op"] * m["operations"])
+    return m["events"], m["wall_s"], round(m["attempts_per_op"] * m["operations"]) if m["operations"] else 0
 
 
-def sweep_efficiency(workers: int) -> tuple[float, float]:
-    """Wall time of the same 8-run sweep with 1 worker and with `workers`."""
+def rounds(n: int, duration: float) -> tuple[list[Run], list[Run]]:
+    """`n` rounds of `duration` simulated seconds each of bare SimPy and of the model, alternating
+    which goes first; a full garbage collection before each, so neither pays for the other's."""
+    bare, full = [], []
+    for i in range(n):
+        order: tuple[tuple[Callable[[float], Run], list[Run]], ...] = ((bare_simpy, bare), (model, full))
+        for run, into in (order if i % 2 == 0 else order[::-1]):
+            gc.collect()
+            into.append(run(duration))
+    return bare, full
+
+
+def sweep_efficiency(workers: int, duration: float = 1.0) -> tuple[float, float]:
+    """Wall time of the same sweep (4 runs per worker) with 1 worker and with `workers`."""
     from .experiment import load_experiment, run_experiment
-    import tempfile
-    from pathlib import Path
 
-    cfg = {"experiment": {"name": "bench", "replications": 4 * workers, "duration": "2s"},
+    cfg = {"experiment": {"name": "bench", "replications": 4 * workers, "duration": duration},
            "scenario": MODEL}
     walls = []
     for n in (1, workers):
@@ -80,34 +101,84 @@ def sweep_efficiency(workers: int) -> tuple[float, float]:
     return walls[0], walls[1]
 
 
+_PEAK = """
+import json, resource, sys, occmodel
+
+def peak():   # this process's RSS high-water mark in kB (ru_maxrss may carry the parent's over exec)
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+scenario, duration = json.loads(sys.argv[1]), float(sys.argv[2])
+before = peak()
+m = occmodel.simulate(scenario, seed=1, duration=duration).metrics
+print(json.dumps([before, peak(), m["operations"], m["wall_s"]]))
+"""
+
+
+def peak_memory(scenario: dict[str, Any], duration: float) -> tuple[float, float, int, float]:
+    """Run `scenario` in a fresh process: (peak RSS in MB after imports, peak RSS in MB at the
+    end, operations, wall seconds)."""
+    out = subprocess.run([sys.executable, "-c", _PEAK, json.dumps(scenario), repr(duration)],
+                         capture_output=True, text=True, check=True).stdout
+    before, after, ops, wall = json.loads(out)
+    return before / 1024, after / 1024, ops, wall
+
+
+# Long runs: open arrivals of `call` operations (one round trip each, ~50 in flight), and
+# 10,000 closed-loop clients (think 100 ms) on the bench's store.
+RATE = 100_000.0
+LONG = {"workload": {"kind": "open", "rate": RATE}, "operation": {"kind": "call"},
+        "network": {"one_way": {"dist": "exponential", "mean": "250us"}}}
+MANY = {**MODEL, "workload": {"kind": "closed", "clients": 10_000, "keys": {"count": KEYS},
+                              "think": {"dist": "exponential", "mean": "100ms"}}}
+
+
 def peak_memory_mb(operations: int) -> tuple[float, int]:
-    """Peak RSS of a fresh process running an open workload of about `operations` operations."""
-    code = ("import resource, occmodel\n"
-            f"m = occmodel.simulate({{'workload': {{'kind': 'open', 'rate': 100000.0}}, 'operation': {{'kind': 'call'}}}},"
-            f" seed=1, duration={operations / 100000.0}).metrics\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, m['operations'])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    return int(out[0]) / 1024, int(out[1])
+    """Peak RSS (MB) of a fresh process running about `operations` operations, and how many ran."""
+    _, mb, done, _ = peak_memory(LONG, operations / RATE)
+    return mb, done
 
 
-def main(quick: bool = False, console: Any = None) -> None:
+def main(quick: bool = False, console: Any = None, long: bool = False, scale: float = 1.0) -> None:
+    """Print the figures; the last line is the median event-rate ratio model/bare.
+
+    `quick`: shorter rounds and runs; `long`: the memory run has 10 M operations (minutes);
+    `scale` multiplies every duration and operation count (tests use a tiny one)."""
     say = console.print if console is not None else print
-    duration = 2.0 if quick else 10.0
-    model(0.2)                                   # warm imports and caches before timing
-    b_events, b_wall, b_attempts = bare_simpy(duration)
-    m_events, m_wall, m_attempts = model(duration)
-    b_rate, m_rate = b_events / b_wall, m_events / m_wall
-    say(f"bare SimPy : {b_events:>10,} events in {b_wall:6.2f} s = {b_rate:>10,.0f} events/s, "
-        f"{b_attempts / b_wall:>9,.0f} attempts/s")
-    say(f"occmodel   : {m_events:>10,} events in {m_wall:6.2f} s = {m_rate:>10,.0f} events/s, "
-        f"{m_attempts / m_wall:>9,.0f} attempts/s")
-    say(f"attempt rate ratio model/bare: {(m_attempts / m_wall) / (b_attempts / b_wall):.2f}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    duration = (0.3 if quick else 1.0) * scale
+    model(min(0.05, duration))                   # warm imports and caches before timing
+    bare, full = rounds(ROUNDS, duration)
+    b_rates = [e / w for e, w, _ in bare]
+    m_rates = [e / w for e, w, _ in full]
+    ratios = [m / b for m, b in zip(m_rates, b_rates)]
+    ratio = statistics.median(ratios)
+    say(f"{ROUNDS} alternating rounds of {duration:g} simulated s each (1-min load average before: {load:.2f}); medians:")
+    for name, runs, rates in (("bare SimPy", bare, b_rates), ("occmodel  ", full, m_rates)):
+        events = statistics.median(e for e, _, _ in runs)
+        attempts = statistics.median(a / w for _, w, a in runs)
+        per = events / max(1, statistics.median(a for _, _, a in runs))
+        say(f"{name} : {events:>10,.0f} events a round, {statistics.median(rates):>9,.0f} events/s, "
+            f"{attempts:>8,.0f} attempts/s, {per:.1f} events/attempt")
+    say(f"event rate ratio model/bare per round: {' '.join(f'{r:.2f}' for r in ratios)}; "
+        f"median {ratio:.2f}, range {min(ratios):.2f}-{max(ratios):.2f}")
+
     workers = os.cpu_count() or 1
     if workers > 1:
-        one, many = sweep_efficiency(workers)
+        one, many = sweep_efficiency(workers, (0.25 if quick else 1.0) * scale)
         say(f"sweep of {4 * workers} runs: {one:.2f} s with 1 worker, {many:.2f} s with {workers}: "
             f"parallel efficiency {one / (many * workers):.2f}")
-    ops = 200_000 if quick else 10_000_000
-    mb, done = peak_memory_mb(ops)
-    say(f"peak memory of a {done:,}-operation run: {mb:.0f} MB")
-    say(f"event rate ratio model/bare: {m_rate / b_rate:.2f}")
+    else:
+        say("sweep parallel efficiency: not measured (1 core)")
+
+    ops = int((10_000_000 if long else 100_000 if quick else 1_000_000) * scale)
+    base, mb, done, wall = peak_memory(LONG, ops / RATE)
+    say(f"peak memory of a {done:,}-operation run: {mb:.0f} MB ({base:.0f} MB after imports; {wall:.1f} s)")
+    many = {**MANY, "workload": {**MANY["workload"], "clients": max(100, min(10_000, round(10_000 * scale)))}}
+    base, mb, done, wall = peak_memory(many, (0.1 if quick else 0.5) * scale)
+    say(f"peak memory with {many['workload']['clients']:,} clients ({done:,} operations): {mb:.0f} MB "
+        f"({base:.0f} MB after imports; {wall:.1f} s)")
+    say(f"event rate ratio model/bare: {ratio:.2f}")

@@ -215,12 +215,15 @@ def _select(exp: Any, filters: tuple[str, ...]) -> Any:
 
 @main.command()
 @click.option("--quick", is_flag=True, help="smaller runs (seconds instead of a minute)")
+@click.option("--long", "long_run", is_flag=True, help="memory run of 10 million operations (minutes)")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, hidden=True,
+              help="multiply every duration and operation count (tests)")
 @_guard
-def bench(quick: bool) -> None:
+def bench(quick: bool, long_run: bool, scale: float) -> None:
     """Measure the simulator's own speed against bare SimPy in the same run."""
     from .bench import main as bench_main
 
-    bench_main(quick=quick, console=out)
+    bench_main(quick=quick, console=out, long=long_run, scale=scale)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ trips run inline (`yield from`: no process, no extra event). When a request time
 is set, a round trip runs as its own process raced against a timer;
 the store still finishes abandoned work, and its late answer is ignored (`op.tries` guard).
 Tracing appends `Span`s only when `op.trace` is a list; otherwise it costs one test per request.
+This is the hot path (a few thousand bytecodes per attempt all told): hooks that are unused
+(tracing, policies' `admit`/`record` left as the base no-ops) are skipped by a flag test, and the
+commit request and result are plain tuples.
 """
 from __future__ import annotations
 
@@ -14,13 +17,12 @@ from typing import TYPE_CHECKING, Generator
 
 from .network import Connection
 from .outcomes import CONFLICT, NAMES, OK, REJECTED, TIMEOUT, TOO_OLD
-from .store import CommitRequest
+from .policies import Policy
+from .store import BLIND, CommitRequest
 from .trace import Span
 
 if TYPE_CHECKING:
     from .model import Simulation
-
-_BLIND = CommitRequest((), (), (), (), 0, 0.0, True)
 
 
 class Op:
@@ -51,8 +53,10 @@ class Client:
         self.cache: dict[int, tuple[int, int, float]] = {}      # value checks: key -> (version, seq, time)
         op = sim.scenario.operation
         self.kind = op.kind
-        self.nreads = 0 if op.kind == "call" else op.reads
+        self.blind = op.kind == "call"
+        self.nreads = 0 if self.blind else op.reads
         self.nwrites = op.writes
+        self.pipelined = sim.scenario.network.pipelining and self.nreads > 1
         self.history_reads = op.kind == "reload"
         self.value_check = op.kind == "value_check"
         self.free_retries = op.value_check_retries
@@ -60,26 +64,35 @@ class Client:
         self.timed = op.timeout > 0 or self.policy.deadline > 0
         self.timeout = op.timeout
         self.lossy = sim.scenario.network.loss > 0
+        # a policy that keeps the base class's no-op `admit` / `record` costs nothing per attempt
+        kind = type(self.policy)
+        self.admits = kind.admit is not Policy.admit
+        self.records = kind.record is not Policy.record
 
     # --- the retry loop ------------------------------------------------------------------
     def operation(self, keys: tuple[int, ...]) -> Generator:
-        env, policy, metrics = self.env, self.policy, self.metrics
+        env, policy, metrics, sim = self.env, self.policy, self.metrics, self.sim
         op = Op(keys, env.now, self)
-        self.sim.on_start(op)
+        if sim.trace_op is not None:
+            sim.on_start(op)
         metrics.start(op.start)
         while True:
-            if not policy.admit(op):
+            if self.admits and not policy.admit(op):
                 outcome = REJECTED
                 if op.trace is not None:
                     op.trace.append(Span(op.tries + 1, "rejected", env.now, env.now, None, None, "rejected",
                                          breaker=policy.state(op)))
                 break
             outcome = yield from self.attempt(op)
+            if outcome == OK:
+                metrics.attempt(env.now, OK, 0, op.optimistic)
+                if self.records:
+                    policy.record(op, OK)
+                break
             metrics.attempt(env.now, outcome, op.current - op.attempted + 1 if outcome == CONFLICT else 0,
                             op.optimistic)
-            policy.record(op, outcome)
-            if outcome == OK:
-                break
+            if self.records:
+                policy.record(op, outcome)
             if op.optimistic and (outcome == CONFLICT or outcome == TOO_OLD) and op.free < self.free_retries:
                 op.free += 1        # a failed value check always earns one pessimistic retry...
                 op.attempts -= 1    # ...that the policy does not count
@@ -97,31 +110,31 @@ class Client:
             if delay:
                 yield env.timeout(delay)
         metrics.finish(op.start, env.now, outcome)
-        self.sim.on_finish(op, outcome)
+        if op.trace is not None:
+            sim.on_finish(op, outcome)
         return outcome
 
     # --- one attempt -----------------------------------------------------------------------
     def attempt(self, op: Op) -> Generator:
-        env = self.env
         op.attempts += 1
-        op.tries += 1
-        tries = op.tries
+        op.tries = tries = op.tries + 1
         op.read_seq = -1
         op.optimistic = False
-        if self.kind == "call":
-            request = _BLIND
+        if self.blind:
+            request = BLIND
         else:
             nreads = self.nreads
-            op.optimistic = self.value_check and tries == 1 and self.use_cache(op)
+            if self.value_check and tries == 1:
+                op.optimistic = self.use_cache(op)
             if nreads and not op.optimistic:
                 history = self.history_reads or op.reload
                 op.reload = False
-                if self.net.pipelining and nreads > 1:
+                if self.pipelined:
                     trip = self.pipelined_reads(op, history, tries)
                     outcome = yield from (self.raced(trip, op) if self.timed else trip)
                 else:
                     for i in range(nreads):
-                        trip = self.sequential_read(op, i, history, tries)
+                        trip = self.read(op, i, history, tries)
                         outcome = yield from (self.raced(trip, op) if self.timed else trip)
                         if outcome:
                             break
@@ -130,17 +143,17 @@ class Client:
             if self.compute is not None:
                 pause = self.compute()
                 if op.trace is not None:
+                    env = self.env
                     op.trace.append(Span(tries, "compute", env.now, env.now + pause, None, None, "ok"))
                 if pause:
-                    yield env.timeout(pause)
-            keys, versions, w = op.keys, op.versions, self.nwrites
-            request = CommitRequest(keys[:w], tuple(v + 1 for v in versions[:w]), keys[:nreads],
-                                    tuple(versions[:nreads]), op.read_seq, op.read_time)
+                    yield self.env.timeout(pause)
+            request = (op.keys, tuple(op.versions), nreads, self.nwrites, op.read_seq, op.read_time)
         trip = self.commit(op, request, tries)
         outcome = yield from (self.raced(trip, op) if self.timed else trip)
         if outcome == OK and self.value_check:
-            for key, version in zip(request.writes, request.attempted):
-                self.cache[key] = (version, op.commit_seq, env.now)
+            keys, seen, now = request[0], request[1], self.env.now
+            for i in range(self.nwrites):
+                self.cache[keys[i]] = (seen[i] + 1, op.commit_seq, now)
         return outcome
 
     def use_cache(self, op: Op) -> bool:
@@ -170,16 +183,6 @@ class Client:
             op.trace.append(Span(op.tries, "timeout", started, env.now, None, None, "timeout"))
         return TIMEOUT
 
-    def sequential_read(self, op: Op, i: int, history: bool, tries: int) -> Generator:
-        env, net = self.env, self.net
-        sent = env.now
-        if self.lossy and net.lost():
-            yield env.event()        # lost on the way: only the timeout will tell
-        hop = net.send(self.conn, sent)
-        if hop:
-            yield env.timeout(hop)
-        return (yield from self.serve_read(op, i, history, tries, sent, self.conn.message))
-
     def pipelined_reads(self, op: Op, history: bool, tries: int) -> Generator:
         """All reads in one message (one request hop), served concurrently, replies as each ends."""
         env, net = self.env, self.net
@@ -190,15 +193,24 @@ class Client:
         if hop:
             yield env.timeout(hop)
         message = self.conn.message
-        reads = [env.process(self.serve_read(op, i, history, tries, sent, message)) for i in range(self.nreads)]
+        reads = [env.process(self.read(op, i, history, tries, message, sent)) for i in range(self.nreads)]
         yield env.all_of(reads)
         for read in reads:
             if read.value:
                 return read.value
         return OK
 
-    def serve_read(self, op: Op, i: int, history: bool, tries: int, sent: float, message: int) -> Generator:
+    def read(self, op: Op, i: int, history: bool, tries: int, message: int = 0, sent: float = 0.0) -> Generator:
+        """Read `op.keys[i]`: request hop (unless it came in a shared `message`), service, reply hop."""
         env, net = self.env, self.net
+        if not message:
+            sent = env.now
+            if self.lossy and net.lost():
+                yield env.event()        # lost on the way: only the timeout will tell
+            hop = net.send(self.conn, sent)
+            if hop:
+                yield env.timeout(hop)
+            message = self.conn.message
         key = op.keys[i]
         outcome, version, seq, events = yield from self.store.read(key, history)
         served = env.now
@@ -207,19 +219,20 @@ class Client:
         hop = net.hop()
         if hop:
             yield env.timeout(hop)
-        if op.tries == tries and outcome == OK:
-            op.versions[i] = version
-            if op.read_seq < 0:
-                op.read_seq, op.read_time = seq, served
-            if self.value_check:
-                self.cache[key] = (version, seq, served)
-        if op.trace is not None and op.tries == tries:
-            op.trace.append(Span(tries, "history" if history else "read", sent, env.now, key, message,
-                                 NAMES[outcome], current=version if outcome == OK else None,
-                                 events=events if history else None))
+        if op.tries == tries:
+            if outcome == OK:
+                op.versions[i] = version
+                if op.read_seq < 0:
+                    op.read_seq, op.read_time = seq, served
+                if self.value_check:
+                    self.cache[key] = (version, seq, served)
+            if op.trace is not None:
+                op.trace.append(Span(tries, "history" if history else "read", sent, env.now, key, message,
+                                     NAMES[outcome], current=version if outcome == OK else None,
+                                     events=events if history else None))
         return outcome
 
-    def commit(self, op: Op, request: CommitRequest, tries: int) -> Generator:
+    def commit(self, op: Op, request: CommitRequest | None, tries: int) -> Generator:
         env, net = self.env, self.net
         sent = env.now
         if self.lossy and net.lost():
@@ -228,19 +241,19 @@ class Client:
         if hop:
             yield env.timeout(hop)
         message = self.conn.message
-        result = yield from self.store.commit(request)
+        outcome, current, attempted, seq = yield from self.store.commit(request)
         if self.lossy and net.lost():
             yield env.event()
         hop = net.hop()
         if hop:
             yield env.timeout(hop)
         if op.tries == tries:
-            op.current, op.attempted, op.commit_seq = result.current, result.attempted, result.seq
+            op.current, op.attempted, op.commit_seq = current, attempted, seq
             if op.trace is not None:
-                key = request.writes[0] if request.writes else None
-                op.trace.append(Span(tries, "commit", sent, env.now, key, message, NAMES[result.outcome],
-                                     current=result.current if result.current >= 0 else None,
-                                     attempted=(result.attempted if result.attempted >= 0 else
-                                                request.attempted[0] if request.attempted else None),
+                writes = request is not None and request[3] > 0
+                op.trace.append(Span(tries, "commit", sent, env.now, request[0][0] if writes else None, message,
+                                     NAMES[outcome], current=current if current >= 0 else None,
+                                     attempted=(attempted if attempted >= 0 else
+                                                request[1][0] + 1 if writes else None),
                                      breaker=self.policy.state(op)))
-        return result.outcome
+        return outcome

@@ -2,8 +2,8 @@
 
 Each distribution is a small pydantic model chosen by its `dist` key. `sampler(rng)` returns a
 zero-argument callable drawing one value: numpy fills a block of draws at a time and the model
-pulls them one by one through a generator's `__next__`, which costs a C-level call per draw
-instead of a numpy call per draw. All values are seconds (durations) and never negative.
+pulls them one by one through an iterator's `__next__`, which is C all the way down (no Python
+frame per draw, only one per block). All values are seconds (durations) and never negative.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import csv
 import itertools
 import math
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Literal, Union
+from typing import Annotated, Any, Callable, Iterable, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -23,14 +23,18 @@ BLOCK = 1024
 Z99 = 2.3263478740408408  # standard normal 99th percentile
 
 
-def blocks(fill: Callable[[int], np.ndarray], size: int = BLOCK) -> Sampler:
-    """Turn a vectorised `fill(n)` into a cheap one-value-at-a-time sampler."""
+def blocks(fill: Callable[[int], Iterable[Any]], size: int = BLOCK, *, convert: bool = True) -> Sampler:
+    """Turn a vectorised `fill(n)` into a cheap one-value-at-a-time sampler.
 
-    def values() -> Iterator[float]:
-        while True:
-            yield from fill(size).tolist()
-
-    return values().__next__
+    `fill(n)` returns n draws (a numpy array, turned into Python numbers per block; with
+    `convert=False` any iterable, used as is). Each call of the sampler is one C-level `__next__`
+    of a chain of blocks; Python runs only once per block, to refill.
+    """
+    if convert:
+        refill = lambda n: fill(n).tolist()  # noqa: E731
+    else:
+        refill = fill
+    return itertools.chain.from_iterable(map(refill, itertools.repeat(size))).__next__
 
 
 class _Dist(BaseModel):

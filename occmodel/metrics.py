@@ -82,7 +82,9 @@ class Recorder:
         self.attempts = self.conflicts = self.errors = self.timeouts = self.too_old = 0
         self.gap_sum = 0
         self.optimistic = self.optimistic_hits = 0
-        self.inflight, self.area, self.last = 0, 0.0, t0
+        # concurrency: area under the in-flight count over the window, kept as the clipped durations
+        # of finished operations plus, for those still in flight, (end − their clipped starts)
+        self.inflight, self.area, self.open_starts = 0, 0.0, 0.0
         self.last_success = 0.0
         self.breaker_transitions = 0
         self.breaker_open_time = 0.0
@@ -95,37 +97,36 @@ class Recorder:
                 values.extend([0.0 if name == "breaker_open" else 0] * grow)
         return i
 
-    def _settle(self, now: float) -> None:
-        """Add the in-flight area up to `now` (start and finish inline the same, being hot)."""
-        if now > self.t0:
-            self.area += self.inflight * (min(now, self.t1) - max(self.last, self.t0))
-            self.last = now
+    def _clip(self, t: float) -> float:
+        return self.t0 if t <= self.t0 else self.t1 if t >= self.t1 else t
 
-    # --- called by the model -------------------------------------------------------------
+    # --- called by the model (hot: inlined arithmetic, bins grown only on IndexError) -----------
     def start(self, now: float) -> None:
-        i = int(now * self.inv_bin)
-        if i >= len(self._starts):
-            self._bin(now)
-        self._starts[i] += 1
-        if now > self.t0:
-            self.area += self.inflight * (min(now, self.t1) - max(self.last, self.t0))
-            self.last = now
+        try:
+            self._starts[int(now * self.inv_bin)] += 1
+        except IndexError:
+            self._starts[self._bin(now)] += 1
+        t0, t1 = self.t0, self.t1
         self.inflight += 1
-        if self.t0 <= now < self.t1:
+        self.open_starts += t0 if now <= t0 else t1 if now >= t1 else now
+        if t0 <= now < t1:
             self.started += 1
 
     def attempt(self, now: float, outcome: int, gap: int, optimistic: bool) -> None:
         """An attempt that reached the store (or timed out trying) came back."""
-        if outcome == CONFLICT:
-            self._conflicts[self._bin(now)] += 1
-        elif outcome == TIMEOUT:
-            self._timeouts[self._bin(now)] += 1
+        if outcome:
+            if outcome == CONFLICT:
+                self._conflicts[self._bin(now)] += 1
+            elif outcome == TIMEOUT:
+                self._timeouts[self._bin(now)] += 1
         if not self.t0 <= now < self.t1:
             return
         self.attempts += 1
         if optimistic:
             self.optimistic += 1
             self.optimistic_hits += outcome == OK
+        if not outcome:
+            return
         if outcome == CONFLICT:
             self.conflicts += 1
             self.gap_sum += gap
@@ -140,19 +141,20 @@ class Recorder:
         self._retries[self._bin(now)] += 1
 
     def finish(self, start: float, now: float, outcome: int) -> None:
-        if now > self.t0:
-            self.area += self.inflight * (min(now, self.t1) - max(self.last, self.t0))
-            self.last = now
+        t0, t1 = self.t0, self.t1
         self.inflight -= 1
+        began = t0 if start <= t0 else t1 if start >= t1 else start
+        self.open_starts -= began
+        self.area += (t0 if now <= t0 else t1 if now >= t1 else now) - began
         if outcome == OK:
-            i = int(now * self.inv_bin)
-            if i >= len(self._successes):
-                self._bin(now)
-            self._successes[i] += 1
+            try:
+                self._successes[int(now * self.inv_bin)] += 1
+            except IndexError:
+                self._successes[self._bin(now)] += 1
             self.last_success = now
         elif outcome == REJECTED:
             self._rejections[self._bin(now)] += 1
-        if not self.t0 <= now < self.t1:
+        if not t0 <= now < t1:
             return
         self.finished += 1
         if outcome == OK:
@@ -180,7 +182,7 @@ class Recorder:
     def summary(self, end: float, utilization: float) -> dict[str, Any]:
         """The section-3 metrics; `end` is when the run stopped (batch: the makespan)."""
         span = (min(end, self.t1) - self.t0) or math.nan
-        self._settle(end)
+        area = self.area + self.inflight * self._clip(end) - self.open_starts
         lat = self.latency
         lat.fold()
         ms = 1e3
@@ -206,7 +208,7 @@ class Recorder:
             "operations": self.finished,
             "successes": self.succeeded,
             "errors": self.errors,
-            "concurrency": self.area / span,
+            "concurrency": area / span,
             "cache_hit_rate": self.optimistic_hits / self.optimistic if self.optimistic else math.nan,
         }
 

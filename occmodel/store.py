@@ -12,8 +12,9 @@ The store never learns that a client gave up waiting: abandoned requests are ser
 """
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Generator, NamedTuple
+from typing import Generator
 
 import simpy
 
@@ -23,34 +24,31 @@ from .distributions import Sampler
 from .outcomes import CONFLICT, ERROR, OK, TOO_OLD
 
 
-class CommitRequest(NamedTuple):
-    """What travels with a commit: a snapshot, so an abandoned request still commits what it said."""
+# A commit request is a plain tuple (built per attempt, so it must be cheap), a snapshot taken when
+# it is sent, so that an abandoned request still commits what it said:
+#   (keys, seen, reads, writes, read_seq, read_time)
+# keys[:writes] are written with versions seen[i] + 1 (expected_version), keys[:reads] were read
+# with versions seen[:reads] at commit sequence number read_seq and time read_time (read_set).
+# `call` operations send BLIND (None): no conflict check.
+CommitRequest = tuple
+BLIND = None
+# A commit result is a plain tuple too: (outcome, current, attempted, seq) where conflicts report
+# the key's current version and the one the commit tried to write, and successes the store's
+# commit sequence number after this commit; the fields that do not apply are -1.
+CommitResult = tuple
 
-    writes: tuple[int, ...]        # keys written
-    attempted: tuple[int, ...]     # version each write claims (expected_version)
-    reads: tuple[int, ...]         # keys read (read_set)
-    seen: tuple[int, ...]          # the version each read saw
-    read_seq: int                  # store commit sequence number the reads saw
-    read_time: float               # when the read version was taken
-    blind: bool = False            # `call` operations: no conflict check
-
-
-class CommitResult(NamedTuple):
-    outcome: int
-    current: int = -1              # conflicts: the key's version when the commit was served
-    attempted: int = -1            # conflicts: the version the commit tried to write
-    seq: int = -1                  # successes: the store's commit sequence number after this commit
-
-
-_DONE = CommitResult(OK)
-_FAILED = CommitResult(ERROR)
+_DONE: CommitResult = (OK, -1, -1, -1)
+_FAILED: CommitResult = (ERROR, -1, -1, -1)
+_TOO_OLD: CommitResult = (TOO_OLD, -1, -1, -1)
+_NO_SERVICE = itertools.repeat(0.0).__next__
 
 
 class Server:
     """A pool of `capacity` identical servers with load-dependent service time."""
 
     def __init__(self, env: simpy.Environment, cfg: ServerConfig, service: Sampler | None, t0: float) -> None:
-        self.env, self.service, self.t0 = env, service, t0
+        self.env, self.t0 = env, t0
+        self.service = service or _NO_SERVICE
         self.capacity = cfg.capacity
         self.resource = None if math.isinf(cfg.capacity) else simpy.Resource(env, int(cfg.capacity))
         self.per_inflight = cfg.per_inflight
@@ -59,26 +57,30 @@ class Server:
         self.slow: list[tuple[float, float, float]] = []   # (start, end, factor)
 
     def serve(self, extra: float = 0.0) -> Generator:
-        env, resource = self.env, self.resource
+        resource = self.resource
         if resource is not None:
             request = resource.request()
             yield request
-        duration = extra if self.service is None else self.service() + extra
-        if self.slow:
-            now = env.now
-            for start, end, factor in self.slow:
-                if start <= now < end:
-                    duration *= factor
-        if self.per_inflight:
-            duration += self.per_inflight * self.in_service
+        duration = self.service() + extra
+        if self.slow or self.per_inflight:
+            duration = self.loaded(duration)
+        env = self.env
         if env.now >= self.t0:
             self.busy += duration
-        self.in_service += 1
         if duration:
+            self.in_service += 1
             yield env.timeout(duration)
-        self.in_service -= 1
+            self.in_service -= 1
         if resource is not None:
             resource.release(request)
+
+    def loaded(self, duration: float) -> float:
+        """Service time under slow faults (multiplied) and load (`per_inflight` per request in service)."""
+        now = self.env.now
+        for start, end, factor in self.slow:
+            if start <= now < end:
+                duration *= factor
+        return duration + self.per_inflight * self.in_service
 
     def utilization(self, span: float) -> float:
         """Busy fraction of the pool; for `inf` capacity, the mean number in service."""
@@ -138,7 +140,7 @@ class Store:
         yield from self.read_server.serve(self.per_event * events)
         return OK, self.version[key], self.seq, events
 
-    def commit(self, request: CommitRequest) -> Generator:
+    def commit(self, request: CommitRequest | None) -> Generator:
         """Serve a commit; returns a `CommitResult` decided when service ends."""
         if self.faulty:
             failed = self.fault("commit")
@@ -166,28 +168,32 @@ class Store:
             slot.append(self.resolve(request))
         done.succeed()
 
-    def resolve(self, req: CommitRequest) -> CommitResult:
-        version, last_write = self.version, self.last_write
-        if req.blind:
+    def resolve(self, request: CommitRequest | None) -> CommitResult:
+        if request is None:
             return _DONE
+        keys, seen, reads, writes, read_seq, read_time = request
+        version, last_write, history = self.version, self.last_write, self.history
         if self.read_set:
-            if self.env.now - req.read_time > self.mvcc_window:
-                return CommitResult(TOO_OLD)
-            for key, seen in zip(req.reads, req.seen):
-                if last_write[key] > req.read_seq:
-                    return CommitResult(CONFLICT, version[key], seen + 1)
+            if self.env.now - read_time > self.mvcc_window:
+                return _TOO_OLD
+            for i in range(reads):
+                key = keys[i]
+                if last_write[key] > read_seq:
+                    return CONFLICT, version[key], seen[i] + 1, -1
             self.seq = seq = self.seq + 1
-            for key in req.writes:
+            for key in keys[:writes]:
                 version[key] += 1
                 last_write[key] = seq
-                self.history[key] += 1
-            return CommitResult(OK, seq=seq)
-        for key, attempted in zip(req.writes, req.attempted):
-            if attempted <= version[key]:
-                return CommitResult(CONFLICT, version[key], attempted)
+                history[key] += 1
+            return OK, -1, -1, seq
+        for i in range(writes):
+            key = keys[i]
+            if seen[i] < version[key]:           # attempted (seen + 1) <= current
+                return CONFLICT, version[key], seen[i] + 1, -1
         self.seq = seq = self.seq + 1
-        for key, attempted in zip(req.writes, req.attempted):
-            version[key] = attempted
+        for i in range(writes):
+            key = keys[i]
+            version[key] = seen[i] + 1
             last_write[key] = seq
-            self.history[key] += 1
-        return CommitResult(OK, seq=seq)
+            history[key] += 1
+        return OK, -1, -1, seq

@@ -56,9 +56,9 @@ def key_sampler(cfg: KeyChoice, rng: np.random.Generator, distinct: int, size: i
             keys, u, pick = popular(n), rng.random(n), rng.random(n)
             return np.where(u < cfg.affinity, own[(pick * len(own)).astype(np.int64)], keys)
 
+    if distinct == 1:     # 1-tuples made in C, a block at a time
+        return blocks(lambda n: zip(fill(n).tolist()), size, convert=False)
     draw = blocks(fill, size)
-    if distinct == 1:
-        return lambda: (draw(),)
 
     def several() -> tuple[int, ...]:
         keys: list[int] = []

@@ -1,0 +1,21 @@
+"""`occmodel bench` runs and prints its figures (a smoke test: benchmarks are not timed tests)."""
+import re
+
+from click.testing import CliRunner
+
+from occmodel.cli import main
+
+
+def test_bench_quick_prints_its_figures():
+    result = CliRunner().invoke(main, ["bench", "--quick", "--scale", "0.02"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    text = result.output
+    assert re.search(r"bare SimPy\s*:.*events/s", text) and re.search(r"occmodel\s*:.*events/s", text)
+    assert re.search(r"per round: (\d+\.\d\d ){4}\d+\.\d\d; median \d+\.\d\d, range \d+\.\d\d-\d+\.\d\d", text)
+    assert re.search(r"parallel efficiency \d+\.\d\d|not measured \(1 core\)", text)
+    assert re.search(r"peak memory of a [\d,]+-operation run: \d+ MB", text)
+    assert re.search(r"peak memory with [\d,]+ clients .*: \d+ MB", text)
+    assert re.fullmatch(r"event rate ratio model/bare: \d+\.\d\d", lines[-1])
+    median = re.search(r"median (\d+\.\d\d)", text).group(1)
+    assert lines[-1].endswith(median)
