@@ -213,7 +213,7 @@ class Recorder:
         }
 
     def timeseries(self, end: float) -> dict[str, list[float]]:
-        n = min(len(self._starts), int(end * self.inv_bin) + 1)
+        n = min(len(self._starts), max(1, math.ceil(end * self.inv_bin - 1e-9)))   # no empty bin at the end
         out: dict[str, list[float]] = {"t_s": [i * self.bin for i in range(n)]}
         out.update({name: values[:n] for name, values in self.series.items()})
         return out
