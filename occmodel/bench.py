@@ -86,19 +86,24 @@ def rounds(n: int, duration: float) -> tuple[list[Run], list[Run]]:
     return bare, full
 
 
-def sweep_efficiency(workers: int, duration: float = 1.0) -> tuple[float, float]:
-    """Wall time of the same sweep (4 runs per worker) with 1 worker and with `workers`."""
+def sweep_efficiency(workers: int, duration: float = 1.0) -> tuple[float, float, float, float]:
+    """The same sweep (4 runs per worker) with 1 worker and with `workers`: (wall seconds with 1,
+    wall seconds with `workers`, total of the runs' own wall times with 1, the same with `workers`).
+    The runs' own times show whether the cores were really free: on a shared machine runs slow
+    down when run side by side, which no sweep machinery can help."""
     from .experiment import load_experiment, run_experiment
 
     cfg = {"experiment": {"name": "bench", "replications": 4 * workers, "duration": duration},
            "scenario": MODEL}
-    walls = []
+    walls, busy = [], []
     for n in (1, workers):
         with tempfile.TemporaryDirectory() as tmp:
+            gc.collect()
             t = time.perf_counter()
-            run_experiment(load_experiment(cfg), Path(tmp), workers=n)
+            rows = run_experiment(load_experiment(cfg), Path(tmp), workers=n)
             walls.append(time.perf_counter() - t)
-    return walls[0], walls[1]
+            busy.append(sum(row["wall_s"] for row in rows))
+    return walls[0], walls[1], busy[0], busy[1]
 
 
 _PEAK = """
@@ -168,9 +173,10 @@ def main(quick: bool = False, console: Any = None, long: bool = False, scale: fl
 
     workers = os.cpu_count() or 1
     if workers > 1:
-        one, many = sweep_efficiency(workers, (0.25 if quick else 1.0) * scale)
+        one, many, alone, side = sweep_efficiency(workers, (0.25 if quick else 1.0) * scale)
         say(f"sweep of {4 * workers} runs: {one:.2f} s with 1 worker, {many:.2f} s with {workers}: "
-            f"parallel efficiency {one / (many * workers):.2f}")
+            f"parallel efficiency {one / (many * workers):.2f} (runs side by side took {side / alone:.2f}x "
+            f"as long as alone; workers busy {side / (many * workers):.0%} of the sweep)")
     else:
         say("sweep parallel efficiency: not measured (1 core)")
 
