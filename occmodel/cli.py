@@ -5,6 +5,7 @@ key, the value and what is allowed, exits with status 2 and writes nothing.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -30,8 +31,6 @@ class BadInput(click.ClickException):
 
 def _guard(fn):
     """Turn config errors into exit status 2 with one clear line (no traceback)."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -188,8 +187,7 @@ def trace(config: str, op_index: int | None, point_filters: tuple[str, ...], rep
     point = _select(exp, point_filters)
     s = exp.settings
     sim = Simulation(point.scenario, seed=s.seed, replication=replication, duration=s.duration, warmup=s.warmup,
-                     bin_width=s.bin, trace_op=op_index if op_index is not None else -1)
-    sim.stop_after_trace = True
+                     bin_width=s.bin, trace_op=op_index if op_index is not None else -1, stop_after_trace=True)
     sim.run()
     if sim.trace is None:
         raise ConfigError("--op", op_index, f"the run started only {sim.started} operations")

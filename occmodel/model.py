@@ -65,14 +65,15 @@ def events_scheduled(env: simpy.Environment) -> int:
 
 class Simulation:
     def __init__(self, scenario: Scenario, *, seed: int, replication: int, duration: float,
-                 warmup: float, bin_width: float, trace_op: int | None = None) -> None:
+                 warmup: float, bin_width: float, trace_op: int | None = None,
+                 stop_after_trace: bool = False) -> None:
         self.scenario, self.seed, self.replication = scenario, seed, replication
         self.env = env = Environment()
         batch = scenario.workload.kind == "batch"
         self.t0, self.end = (0.0, math.inf) if batch else (warmup, warmup + duration)
         self.metrics = Recorder(self.t0, self.end, bin_width)
         self.trace_op, self.trace, self.started, self.traced_index = trace_op, None, 0, -1
-        self.stop_after_trace = False
+        self.stop_after_trace = stop_after_trace   # `occmodel trace`: end the run once the op is done
         self.breaker_log: list[tuple[float, str, str]] = []
         st = scenario.store
         self.read_server = Server(env, st.read, self.sampler(st.read.service, "read"), self.t0)
