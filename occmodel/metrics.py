@@ -19,7 +19,8 @@ METRICS = (
     "throughput", "offered", "success_rate", "attempts_per_op", "conflict_rate", "gave_up", "rejected",
     "timeouts", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "breaker_open_fraction",
     "breaker_transitions", "store_utilization", "mean_version_gap", "makespan_s", "calls",
-    "operations", "successes", "errors", "concurrency", "cache_hit_rate", "events", "wall_s",
+    "operations", "successes", "errors", "concurrency", "cache_hit_rate", "collapsed", "recovery_s", "events",
+    "wall_s",
 )
 SERIES = ("starts", "successes", "conflicts", "retries", "rejections", "timeouts", "breaker_open")
 

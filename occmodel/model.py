@@ -24,6 +24,7 @@ from .distributions import BLOCK, Sampler, blocks
 from .metrics import Recorder
 from .network import Network
 from .policies import build_policy
+from .stability import collapsed, last_disturbance, recovery_s
 from .store import Server, Store
 from .trace import Span
 from .units import parse_duration
@@ -133,10 +134,21 @@ class Simulation:
         batch = self.scenario.workload.kind == "batch"
         metrics["makespan_s"] = self.metrics.last_success if batch else math.nan
         metrics["calls"] = self.metrics.attempts if batch else math.nan
+        metrics.update(self.stability())
         metrics["events"] = events_scheduled(self.env)
         metrics["wall_s"] = time.perf_counter() - wall
         return Result(metrics, self.metrics.timeseries(end), self.metrics.latency.nonempty(), self.trace,
                       self.breaker_log)
+
+    def stability(self) -> dict[str, float]:
+        """`collapsed` and `recovery_s` from the time series (NaN for batch workloads: no window)."""
+        series, width, t0, t1 = self.metrics.series, self.metrics.bin, self.t0, self.end
+        starts, successes = series["starts"], series["successes"]
+        w = self.scenario.workload
+        changes = [s.until for s in w.schedule or []]
+        since = last_disturbance([f.end for f in self.scenario.store.faults], changes)
+        return {"collapsed": collapsed(starts, successes, width, t0, t1),
+                "recovery_s": recovery_s(starts, successes, width, since, t1)}
 
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int, duration: float | str | None = None,
