@@ -377,3 +377,17 @@ def test_bad_policy_configs_name_the_key(table, path):
 def test_simulate_rejects_a_bad_policy_before_running():
     with pytest.raises(ConfigError, match="max_tokens"):
         simulate({"network": {"one_way": "1ms"}, "policy": {"kind": "retry_budget", "max_tokens": 3}}, seed=1)
+
+
+def test_adaptive_bucket_refilled_per_operation():
+    """The 2022 study's bucket: +0.1 only when an operation starts; attempts add nothing."""
+    h = budget(style="adaptive", refill="operation")
+    op = h.op()
+    got = [h.attempt(op, ERROR) for _ in range(5)]
+    assert got == [0.0] * 4 + [REJECT]                    # start: 5 (capped); 5→4→3→2→1; 1 is not > 1
+    assert h.policy.tokens(op) == pytest.approx(1.0)
+    op = h.op()
+    assert [h.attempt(op, ERROR) for _ in range(2)] == [0.0, REJECT]   # start: 1.1 → 0.1
+    assert h.policy.tokens(op) == pytest.approx(0.1)
+    with pytest.raises(ConfigError, match="policy.refill"):
+        build_policy({"kind": "retry_budget", "style": "aws", "refill": "operation"})

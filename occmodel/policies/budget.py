@@ -16,7 +16,9 @@ Three styles, each with its own keys (a key of another style is a config error):
   `token_ratio` (0.1, capped at `max_tokens`); a retry is allowed only while tokens > max_tokens/2.
 - `adaptive`, the per-client bucket of the 2022 retry-amplification study: `capacity` (5) to
   start with, every attempt adds `per_call` (0.1, capped at `capacity`), a retry costs
-  `retry_cost` (1) and is allowed only while tokens > retry_cost.
+  `retry_cost` (1) and is allowed only while tokens > retry_cost. With `refill = "operation"`
+  (DESIGN 6.2) the `per_call` tokens are added only when an operation starts (the study's bucket),
+  not per attempt (`refill = "attempt"`, the default).
 
 `scope`: `client` (one bucket per client process, as the SDKs do; the default; an open
 workload has a single client) or `global`. Tokens are integers in thousandths (gRPC's "three
@@ -69,6 +71,7 @@ class RetryBudget(Wrapper):
     max_tokens: float | None = Field(default=None, gt=0)
     token_ratio: float | None = Field(default=None, ge=0)
     per_call: float | None = Field(default=None, ge=0)
+    refill: Literal["attempt", "operation"] = "attempt"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -81,6 +84,8 @@ class RetryBudget(Wrapper):
                                       f"its keys: style, scope, inner, {', '.join(defaults)}")
             elif value is None:
                 setattr(self, key, defaults[key])
+        if self.refill != "attempt" and self.style != "adaptive":
+            raise ConfigError("policy.refill", self.refill, 'applies to style = "adaptive" only')
         self.full = _milli(self.max_tokens if self.style == "grpc" else self.capacity)   # type: ignore[arg-type]
 
     def bind(self, sim: "Simulation") -> None:
@@ -110,6 +115,12 @@ class RetryBudget(Wrapper):
         return self.bucket(op).tokens / SCALE
 
     # --- the policy contract -------------------------------------------------------------------
+    def admit(self, op: "Op") -> bool:
+        if self.refill == "operation" and not op.tries:     # the operation's first attempt: it starts now
+            b = self.bucket(op)
+            b.tokens = min(self.full, b.tokens + self.gain)
+        return self.wrapped.admit(op)
+
     def record(self, op: "Op", outcome: int) -> None:
         b, style = self.bucket(op), self.style
         if style == "aws":
@@ -120,7 +131,7 @@ class RetryBudget(Wrapper):
                 b.tokens = min(self.full, b.tokens + self.gain)
             elif outcome in self.retryable:
                 b.tokens = max(0, b.tokens - SCALE)
-        else:
+        elif self.refill == "attempt":
             b.tokens = min(self.full, b.tokens + self.gain)
         self.wrapped.record(op, outcome)
 
