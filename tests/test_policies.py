@@ -391,3 +391,27 @@ def test_adaptive_bucket_refilled_per_operation():
     assert h.policy.tokens(op) == pytest.approx(0.1)
     with pytest.raises(ConfigError, match="policy.refill"):
         build_policy({"kind": "retry_budget", "style": "aws", "refill": "operation"})
+
+
+def test_cumulative_breaker_by_hand():
+    """Running totals since the start: a retry is refused while failures / operations > 0.1 (strict)."""
+    h = Harness({"kind": "circuit_breaker", "trip": "cumulative", "threshold": 0.1,
+                 "inner": {"kind": "immediate", "max_attempts": 4}})
+    for _ in range(9):                           # 9 operations succeed at once: 0 failures / 9 ops
+        assert h.attempt(h.op(), OK) is None
+    op = h.op()                                  # 10th op: 1 failure / 10 ops = 0.1, not > 0.1: retry
+    assert h.attempt(op, ERROR) == 0.0
+    assert h.attempt(op, ERROR) == REJECT        # 2 / 10 > 0.1: refused
+    op = h.op()                                  # a first attempt is never refused; 3 / 11 > 0.1
+    assert h.attempt(op, ERROR) == REJECT
+    h = Harness({"kind": "circuit_breaker", "trip": "cumulative", "threshold": 0.25, "per": "attempt",
+                 "inner": {"kind": "immediate", "max_attempts": 4}})
+    for _ in range(3):
+        assert h.attempt(h.op(), OK) is None
+    op = h.op()
+    assert h.attempt(op, ERROR) == 0.0           # 1 failure / 4 attempts = 0.25: retry
+    assert h.attempt(op, OK) is None             # 1 / 5
+    op = h.op()
+    assert h.attempt(op, ERROR) == REJECT        # 2 / 6 > 0.25
+    with pytest.raises(ConfigError, match="policy.window"):
+        build_policy({"kind": "circuit_breaker", "trip": "cumulative", "window": 10})

@@ -25,11 +25,16 @@ cooldown's end, so logs and open time are exact. Bookkeeping, per run:
   (global 1, client 1 / clients, in every workload kind). Operation-scope breakers
   report no open time (`breaker_open_fraction` = 0): the operation whose breaker trips ends right
   there, so no one else is ever held off by it; their transitions are still counted.
+`trip = "cumulative"` (DESIGN 6.2, the 2022 retry-limiter study's breaker): per scope, running totals
+since the run's start; a retry is refused while failed attempts / `per` (`"operation"`: operations
+started, the default; `"attempt"`: attempts) exceeds `threshold` (strict >, compared exactly in
+integers). It has no open state, cooldown or probes; first attempts always go through.
 Nesting a breaker inside another is refused: they would share the `op.breaker`/`op.probe` slots.
 """
 from __future__ import annotations
 
 from collections import deque
+from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -49,11 +54,11 @@ CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 class Breaker:
     """One breaker's state. `epoch` numbers half-open episodes, so a late probe is recognised."""
 
-    __slots__ = ("name", "state", "streak", "window", "fails", "opened", "until", "epoch", "probes", "passed")
+    __slots__ = ("name", "state", "streak", "window", "fails", "opened", "until", "epoch", "probes", "passed", "ops", "tried")
 
     def __init__(self, name: str | None, window: int) -> None:
         self.name, self.state = name, CLOSED
-        self.streak = self.fails = self.epoch = self.probes = self.passed = 0
+        self.streak = self.fails = self.epoch = self.probes = self.passed = self.ops = self.tried = 0
         self.window: deque[bool] = deque(maxlen=window or 1)
         self.opened = self.until = 0.0
 
@@ -62,7 +67,8 @@ class Breaker:
 class CircuitBreaker(Wrapper):
     """Closed → open on a failure threshold, fast-fail while open, half-open probes after `cooldown`."""
 
-    trip: Literal["consecutive", "rate"] = "consecutive"
+    trip: Literal["consecutive", "rate", "cumulative"] = "consecutive"
+    per: Literal["operation", "attempt"] = "operation"     # cumulative: the ratio's denominator
     threshold: float | None = Field(default=None, gt=0)     # consecutive: 5 failures; rate: 0.5
     window: int | None = Field(default=None, ge=1)          # rate: calls in the sliding window (20)
     min_calls: int | None = Field(default=None, ge=1)       # rate: calls needed before judging (= window)
@@ -74,7 +80,13 @@ class CircuitBreaker(Wrapper):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.trip == "consecutive":
+        if self.trip == "cumulative":
+            for key in ("window", "min_calls"):
+                if getattr(self, key) is not None:
+                    raise ConfigError(f"policy.{key}", getattr(self, key), 'does not apply to trip = "cumulative"')
+            self.threshold = 0.1 if self.threshold is None else self.threshold
+            self.ratio = Fraction(str(self.threshold))
+        elif self.trip == "consecutive":
             for key in ("window", "min_calls"):
                 if getattr(self, key) is not None:
                     raise ConfigError(f"policy.{key}", getattr(self, key), 'applies to trip = "rate" only')
@@ -117,6 +129,9 @@ class CircuitBreaker(Wrapper):
     # --- the policy contract -------------------------------------------------------------------
     def admit(self, op: "Op") -> bool:
         b = self.breaker(op)
+        if self.trip == "cumulative":
+            b.ops += not op.tries
+            return self.wrapped.admit(op)
         if b.state is OPEN and self.env.now >= b.until:
             self._half_open(b)
         state = b.state
@@ -134,7 +149,10 @@ class CircuitBreaker(Wrapper):
         b = self.breaker(op)
         failed = outcome in self.failing
         now = self.env.now
-        if op.probe:
+        if self.trip == "cumulative":
+            b.fails += failed
+            b.tried += 1
+        elif op.probe:
             epoch, op.probe = op.probe, False
             if b.state is HALF_OPEN and epoch == b.epoch:   # else a stale probe: ignore
                 b.probes -= 1
@@ -164,6 +182,10 @@ class CircuitBreaker(Wrapper):
         if delay is None or delay < 0:
             return delay
         b = self.breaker(op)
+        if self.trip == "cumulative":
+            per = b.ops if self.per == "operation" else b.tried
+            r = self.ratio
+            return REJECT if per and b.fails * r.denominator > r.numerator * per else delay
         return REJECT if b.state is OPEN and self.env.now < b.until else delay
 
     def state(self, op: "Op") -> str | None:
