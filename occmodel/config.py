@@ -49,6 +49,7 @@ class KeyChoice(_Model):
 class RateStep(_Model):
     until: Duration | None = None
     rate: float = Field(ge=0)
+    ramp: bool = False        # the rate moves linearly from the previous step's rate to this one's
 
 
 class Workload(_Model):
@@ -68,6 +69,8 @@ class Workload(_Model):
             untils = [s.until for s in self.schedule]
             if any(u is None for u in untils[:-1]) or untils != sorted(untils, key=lambda u: math.inf if u is None else u):
                 raise ValueError("schedule steps need increasing 'until' times; only the last may omit it")
+            if self.schedule[0].ramp or self.schedule[-1].ramp and self.schedule[-1].until is None:
+                raise ValueError("ramp = true needs a previous step to ramp from and an 'until' to ramp to")
         return self
 
 

@@ -119,13 +119,17 @@ def _arrivals(sim: "Simulation", clients: list[Client], keys: KeySampler) -> Gen
     Poisson process at rate/N: the thinning of a Poisson process is Poisson."""
     env, end = sim.env, sim.end
     w = sim.scenario.workload
-    steps = [(math.inf, w.rate)] if w.schedule is None else [(s.until if s.until is not None else math.inf, s.rate) for s in w.schedule]
+    steps = [(math.inf, w.rate, False)] if w.schedule is None else [
+        (s.until if s.until is not None else math.inf, s.rate, s.ramp) for s in w.schedule]
     rng, assign = sim.rng("arrivals"), sim.rng("assign")
     gaps = blocks(lambda n: rng.exponential(1.0, n))
     pick = blocks(lambda n: assign.integers(0, len(clients), n)) if len(clients) > 1 else (lambda: 0)
-    for until, rate in steps:
+    begin, before = 0.0, 0.0
+    for until, rate, ramp in steps:
+        slope = (rate - before) / (until - begin) if ramp else 0.0
         while env.now < min(until, end):
-            gap = gaps() / rate if rate > 0 else math.inf
+            gap = ramp_gap(gaps(), before + slope * (env.now - begin), slope) if ramp else \
+                gaps() / rate if rate > 0 else math.inf
             if env.now + gap >= until:
                 if until < end:
                     yield env.timeout(until - env.now)
@@ -135,3 +139,16 @@ def _arrivals(sim: "Simulation", clients: list[Client], keys: KeySampler) -> Gen
             yield env.timeout(gap)
             if env.now < end:
                 env.process(clients[pick()].operation(keys()))
+        begin, before = until, rate
+
+
+def ramp_gap(mass: float, rate: float, slope: float) -> float:
+    """Time until the rate λ(u) = rate + slope·u integrates to `mass` (inf if it never does).
+
+    Inversion of a non-homogeneous Poisson process: with unit-exponential `mass`, the gap to the
+    next arrival solves rate·u + slope·u²/2 = mass; written as 2·mass / (rate + √(rate² + 2·slope·mass))
+    so that slope → 0 is stable. A falling rate that reaches 0 first never gets there."""
+    disc = rate * rate + 2.0 * slope * mass
+    if disc < 0 or rate + math.sqrt(max(disc, 0.0)) <= 0:
+        return math.inf
+    return 2.0 * mass / (rate + math.sqrt(disc))

@@ -197,3 +197,28 @@ def test_key_affinity_keeps_clients_on_their_own_keys():
     sc["operation"] = {"kind": "transaction", "reads": 2}
     with pytest.raises(ConfigError, match="affinity"):
         occmodel.simulate(sc, seed=1)
+
+
+def test_ramp_arrivals_match_the_integrated_rate():
+    """Rate 100/s to 10 s, then linear to 300/s at 20 s, then 50/s: E[count in a bin] = ∫ λ."""
+    import numpy as np
+    from occmodel import simulate
+    from occmodel.workload import ramp_gap
+    assert ramp_gap(1.0, 2.0, 0.0) == pytest.approx(0.5)
+    assert ramp_gap(1.5, 1.0, 1.0) == pytest.approx(1.0)            # u + u²/2 = 1.5 at u = 1
+    assert ramp_gap(1.0, 1.0, -1.0) == math.inf                      # falls to 0 having integrated 0.5
+    sc = {"workload": {"kind": "open", "schedule": [{"until": "10s", "rate": 100},
+                                                    {"until": "20s", "rate": 300, "ramp": True}, {"rate": 50}]},
+          "operation": {"kind": "call"}, "network": {"one_way": "1ms"}}
+    totals = np.zeros(25)
+    reps = 8
+    for r in range(reps):
+        totals += np.array(simulate(sc, seed=3, replication=r, duration="25s").timeseries["starts"][:25])
+    expect = np.array([100.0] * 10 + [100 + 20 * (i + 0.5) for i in range(10)] + [50.0] * 5) * reps
+    z = (totals - expect) / np.sqrt(expect)
+    assert np.abs(z).max() < 4.5
+    ramp = slice(10, 20)
+    assert abs(totals[ramp].sum() - 2000 * reps) < 4 * math.sqrt(2000 * reps)
+    with pytest.raises(ConfigError, match="ramp"):
+        simulate({"workload": {"kind": "open", "schedule": [{"until": "1s", "rate": 1, "ramp": True}, {"rate": 2}]}},
+                 seed=1)
