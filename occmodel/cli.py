@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .bounds import BoundsError
-from .config import ConfigError
+from .errors import ConfigError
 
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 160)   # piped output: don't squeeze tables to 80

@@ -12,7 +12,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Hashable, Iterator
 
-from .config import ConfigError
+from .errors import ConfigError
 
 Key = Hashable
 

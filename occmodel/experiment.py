@@ -22,20 +22,21 @@ from typing import Any, Callable, Mapping
 
 from pydantic import Field
 
-from . import __version__
 from .bounds import parse_bounds
-from .config import ConfigError, Scenario, _Model, validate, validate_scenario
+from .config import Scenario, StrictModel, validate_scenario
+from .errors import ConfigError, validate
 from .executors import execute
 from .metrics import METRICS, SERIES
 from .model import simulate
 from .results import Row, read_csv, read_json, write_atomic, write_csv, write_json
 from .stats import summarize
 from .units import Duration
+from .version import __version__
 
 TOP_LEVEL = ("experiment", "scenario", "sweep", "bounds")
 
 
-class ExperimentTable(_Model):
+class ExperimentTable(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     seed: int = Field(default=0, ge=0)
     replications: int = Field(default=1, ge=1)

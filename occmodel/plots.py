@@ -16,7 +16,7 @@ import io
 import math
 import re
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import matplotlib
 
@@ -28,9 +28,11 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import LogFormatter, NullLocator  # noqa: E402
 
-from occmodel.results import Row, read_csv, read_json, write_atomic, write_bytes_atomic  # noqa: E402
+from occmodel.plotbase import (DPI, Plot, Results, describe, focus_point, is_batch, load, matches,  # noqa: E402
+                               number, seconds, series_label)
+from occmodel.plots_timeseries import timeseries_plot  # noqa: E402
+from occmodel.results import write_atomic, write_bytes_atomic  # noqa: E402
 
-DPI = 110
 MAX_PANELS = 6
 LOG_SPAN = 50          # a positive metric spanning this factor or more gets a log y axis
 BAND_FLOOR = 0.25      # on log axes a CI band reaching 0 or below is cut at this fraction of the mean
@@ -45,87 +47,6 @@ NAMES = {  # metric: (name in titles, axis label with unit)
     "latency": ("latency p50/p99/p99.9", "latency of successful operations (ms)"),
 }
 FRACTIONS = {"conflict_rate", "success_rate", "cache_hit_rate"}
-_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*(us|µs|ms|s|m|h)\s*")
-_UNIT = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-class Plot(NamedTuple):
-    name: str          # file name, e.g. "throughput-vs-workload_clients.png"
-    caption: str       # its line in index.md
-    figure: Figure
-
-
-class Results(NamedTuple):
-    name: str
-    config: dict[str, Any]
-    keys: dict[str, list[Any]]      # swept columns but `by` that take ≥ 2 values, in order: x axes, facets
-    axes: list[str]                 # those of `keys` whose values are all numbers (or durations)
-    by: str | None                  # the series column: `policy` if swept, else the first categorical key
-    series: list[str | None]        # its values as strings; [None]: one unlabelled series
-    colours: dict[str | None, Any]
-    replications: int
-    summary: list[Row]
-    timeseries: list[Row]
-    latency: list[Row]
-
-
-def _seconds(v: Any) -> float | None:
-    """A number, or a duration string such as "250ms", in seconds; None for anything else."""
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return float(v)
-    m = _DURATION.fullmatch(v) if isinstance(v, str) else None
-    return float(m[1]) * _UNIT[m[2]] if m else None
-
-
-def _value(row: Row, col: str) -> float:
-    return np.nan if row.get(col) is None else float(row[col])
-
-
-def _series(res: Results, row: Row) -> str | None:
-    return None if res.by is None or row.get(res.by) is None else str(row[res.by])
-
-
-def _label(res: Results, s: str | None) -> str:
-    return "" if s is None else s if res.by == "policy" else f"{res.by} = {s}"
-
-
-def _matches(res: Results, row: Row, fixed: dict[str, Any], s: str | None) -> bool:
-    return _series(res, row) == s and all(row.get(k) == v for k, v in fixed.items())
-
-
-def _describe(fixed: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in fixed.items()) or "the only point"
-
-
-def load(results_dir: Path) -> Results:
-    d = Path(results_dir)
-    rows = {n: read_csv(d / f"{n}.csv") if (d / f"{n}.csv").exists() else []
-            for n in ("summary", "timeseries", "latency")}
-    manifest = read_json(d / "manifest.json") if (d / "manifest.json").exists() else {}
-    swept = manifest.get("swept", [])
-    base = rows["summary"] or rows["timeseries"] or rows["latency"]
-    values = {k: list(dict.fromkeys(r.get(k) for r in base)) for k in swept}
-    numeric = {k for k, vs in values.items() if all(_seconds(v) is not None for v in vs)}
-    by = "policy" if "policy" in swept else next(
-        (k for k, vs in values.items() if len(vs) >= 2 and k not in numeric), None)
-    keys = {k: vs for k, vs in values.items() if len(vs) >= 2 and k not in (by, "policy")}
-    series = [None if v is None else str(v) for v in values[by]] if by else [None]
-    cmap = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
-    reps = manifest.get("replications") or max((r.get("n") or 1 for r in rows["summary"]), default=1)
-    return Results(manifest.get("name", d.name), manifest.get("config", {}), keys,
-                   [k for k in keys if k in numeric], by, series,
-                   {s: cmap(i % cmap.N) for i, s in enumerate(series)}, int(reps), **rows)
-
-
-def _section(res: Results, *path: str) -> dict[str, Any]:
-    node: Any = res.config
-    for p in path:
-        node = node.get(p) if isinstance(node, dict) else {}
-    return node if isinstance(node, dict) else {}
-
-
-def _batch(res: Results) -> bool:
-    return _section(res, "scenario", "workload").get("kind") == "batch"
 
 
 def _cols(metric: str) -> tuple[tuple[str, str, str], ...]:
@@ -135,22 +56,17 @@ def _cols(metric: str) -> tuple[tuple[str, str, str], ...]:
 def _metrics(res: Results) -> list[str]:
     """What to plot: the workload's output measure, amplification, latency, conflicts, failures,
     the value-check cache; only metrics with some non-zero value (an all-zero figure says nothing)."""
-    wanted = [*(["makespan_s", "calls"] if _batch(res) else ["throughput"]), "attempts_per_op",
+    wanted = [*(["makespan_s", "calls"] if is_batch(res) else ["throughput"]), "attempts_per_op",
               "latency", "conflict_rate"]
-    if any(_value(r, "success_rate") < 0.9995 for r in res.summary):
+    if any(number(r, "success_rate") < 0.9995 for r in res.summary):
         wanted.append("success_rate")
     wanted.append("cache_hit_rate")
     return [m for m in wanted
-            if any(np.nan_to_num(_value(r, c)) != 0 for r in res.summary for c, _, _ in _cols(m))]
-
-
-def _focus(res: Results) -> dict[str, Any]:
-    """The point shown where one must be chosen: numeric keys at their largest value."""
-    return {k: max(vs, key=_seconds) if k in res.axes else vs[0] for k, vs in res.keys.items()}
+            if any(np.nan_to_num(number(r, c)) != 0 for r in res.summary for c, _, _ in _cols(m))]
 
 
 def _legend(fig: Figure, res: Results, shown: list[str | None], metric: str = "") -> None:
-    h = [Line2D([], [], color=res.colours[s], lw=2, label=_label(res, s)) for s in shown if s is not None]
+    h = [Line2D([], [], color=res.colours[s], lw=2, label=series_label(res, s)) for s in shown if s is not None]
     h += [Line2D([], [], color="0.3", ls=ls, label=lab) for _, lab, ls in LATENCY if metric == "latency"]
     if h:
         fig.legend(handles=h, loc="outside right upper", fontsize=8)
@@ -185,7 +101,7 @@ def _contexts(res: Results, x: str) -> tuple[list[dict[str, Any]], str]:
     combos = list(dict.fromkeys(tuple(r.get(k) for k in others) for r in res.summary))
     if len(combos) <= MAX_PANELS:
         return [dict(zip(others, c)) for c in combos], ""
-    ends = {k: {min(vs, key=_seconds), max(vs, key=_seconds)} if k in res.axes else set(vs)
+    ends = {k: {min(vs, key=seconds), max(vs, key=seconds)} if k in res.axes else set(vs)
             for k, vs in res.keys.items()}
     shown = [c for c in combos if all(v in ends[k] for k, v in zip(others, c))][:MAX_PANELS]
     return ([dict(zip(others, c)) for c in shown],
@@ -195,7 +111,7 @@ def _contexts(res: Results, x: str) -> tuple[list[dict[str, Any]], str]:
 def _log_y(res: Results, metric: str) -> bool:
     """Latency always; another positive metric when it spans LOG_SPAN or more (one slow policy would
     otherwise flatten the rest against the axis)."""
-    ys = [_value(r, c) for r in res.summary for c, _, _ in _cols(metric)]
+    ys = [number(r, c) for r in res.summary for c, _, _ in _cols(metric)]
     ys = [y for y in ys if np.isfinite(y)]
     return metric == "latency" or (metric not in FRACTIONS and bool(ys) and min(ys) > 0
                                    and max(ys) / min(ys) >= LOG_SPAN)
@@ -213,14 +129,14 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
     contexts, note = _contexts(res, x)
     fig, axs = _panels(len(contexts), sharey=True)
     log_y, shown, lows = _log_y(res, metric), set(), []
-    xs_all = [_seconds(v) or 0.0 for v in res.keys[x]]
+    xs_all = [seconds(v) or 0.0 for v in res.keys[x]]
     unit = " (s)" if any(isinstance(v, str) for v in res.keys[x]) else " (ops/s)" * x.endswith("rate")
     for i, (ax, fixed) in enumerate(zip(axs, contexts)):
         for s in res.series:
-            pts = sorted((r for r in res.summary if _matches(res, r, fixed, s)), key=lambda r: _seconds(r[x]))
-            xs = np.array([_seconds(r[x]) for r in pts])
+            pts = sorted((r for r in res.summary if matches(res, r, fixed, s)), key=lambda r: seconds(r[x]))
+            xs = np.array([seconds(r[x]) for r in pts])
             for col, _, ls in _cols(metric):
-                ys, ci = (np.array([_value(r, c) for r in pts]) for c in (col, f"{col}_ci95"))
+                ys, ci = (np.array([number(r, c) for r in pts]) for c in (col, f"{col}_ci95"))
                 if not np.isfinite(ys).any():
                     continue                                         # e.g. no cache for `append`
                 shown.add(s)
@@ -230,7 +146,7 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
                 if res.replications > 1 and col not in ("p50_ms", "p999_ms") and np.isfinite(ci).any():
                     ax.fill_between(xs, lo, hi, color=res.colours[s], alpha=0.15, lw=0)  # latency: p99 only
         ax.set(xlabel=x + unit, ylabel=NAMES[metric][1] if i % 3 == 0 else "",
-               title=_describe(fixed) if fixed else "")
+               title=describe(fixed) if fixed else "")
         if min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 10:      # never with a 0 among the values
             _log(ax.xaxis)
         if len(xs_all) <= 8:                                         # tick exactly the swept values
@@ -263,8 +179,8 @@ def _bar_plot(res: Results) -> Plot:
     for ax, metric in zip(axs, metrics):
         groups = [(f, col, lab) for f in points for col, lab, _ in _cols(metric)]
         for i, s in enumerate(res.series):
-            rows = [next((r for r in res.summary if _matches(res, r, f, s)), {}) for f, _, _ in groups]
-            vals, errs = ([_value(r, c + sfx) for r, (_, c, _) in zip(rows, groups)] for sfx in ("", "_ci95"))
+            rows = [next((r for r in res.summary if matches(res, r, f, s)), {}) for f, _, _ in groups]
+            vals, errs = ([number(r, c + sfx) for r, (_, c, _) in zip(rows, groups)] for sfx in ("", "_ci95"))
             ax.bar(np.arange(len(groups)) + (i - (n - 1) / 2) * bar, vals, bar * 0.9,
                    yerr=errs if res.replications > 1 else None, capsize=3, color=res.colours[s])
         if len(groups) == 1:                                         # label the bars themselves
@@ -288,18 +204,18 @@ def _bar_plot(res: Results) -> Plot:
 
 
 def _ccdf_plot(res: Results) -> Plot | None:
-    focus = _focus(res)
+    focus = focus_point(res)
     fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=DPI, layout="constrained")
     floor = 1.0
     for s in res.series:
-        pts = sorted((r["le_ms"], r["count"]) for r in res.latency if _matches(res, r, focus, s))
+        pts = sorted((r["le_ms"], r["count"]) for r in res.latency if matches(res, r, focus, s))
         counts = np.array([c for _, c in pts], dtype=float)
         if counts.sum() <= 0:
             continue
         tail = 1.0 - np.cumsum(counts) / counts.sum()              # P(latency > upper edge of bucket i)
         ys = np.column_stack([np.concatenate(([1.0], tail[:-1])), tail]).ravel()   # drop at each edge
         ax.plot(np.repeat([e for e, _ in pts], 2), np.maximum(ys, 1e-12), color=res.colours[s], lw=1.6,
-                label=f"{_label(res, s) + ' ' if s else ''}(n={int(counts.sum())})")
+                label=f"{series_label(res, s) + ' ' if s else ''}(n={int(counts.sum())})")
         floor = min(floor, 0.5 / counts.sum())
     if not ax.lines:
         plt.close(fig)
@@ -314,15 +230,13 @@ def _ccdf_plot(res: Results) -> Plot | None:
                         ha="right", va="bottom")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"{res.name}: latency CCDF at {_describe(focus)}", fontsize=10)
+    ax.set_title(f"{res.name}: latency CCDF at {describe(focus)}", fontsize=10)
     return Plot("latency-ccdf.png", f"Complementary CDF of successful-operation latency per "
-                f"{res.by or 'run'} at {_describe(focus)}, log-log (replications pooled).", fig)
+                f"{res.by or 'run'} at {describe(focus)}, log-log (replications pooled).", fig)
 
 
 def build_figures(results: Path | Results) -> list[Plot]:
     """Every figure that fits the results, unsaved (the caller closes them)."""
-    from occmodel.plots_timeseries import timeseries_plot   # it builds on this module
-
     res = results if isinstance(results, Results) else load(results)
     plots: list[Plot | None] = []
     if res.summary and res.axes:

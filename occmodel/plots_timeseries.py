@@ -12,7 +12,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from occmodel.plots import DPI, Plot, Results, _batch, _describe, _focus, _label, _section, _seconds, _series
+from occmodel.plotbase import (DPI, Plot, Results, describe, focus_point, is_batch, section, seconds, series_label,
+                               series_of)
 
 SERIES = (("starts", "tab:blue"), ("successes", "tab:green"), ("retries", "tab:orange"),
           ("rejections", "tab:red"), ("timeouts", "tab:purple"))
@@ -20,40 +21,40 @@ FAULT_COLOURS = {"down": "tab:red", "slow": "tab:orange", "error": "tab:purple"}
 
 
 def _windows(res: Results) -> list[dict[str, Any]]:
-    faults = _section(res, "scenario", "store").get("faults") or []
+    faults = section(res, "scenario", "store").get("faults") or []
     return [f for f in faults if f.get("start") is not None or f.get("end") is not None]
 
 
 def _dynamics(res: Results) -> str:
     """Why time matters for this experiment, or '' when a time series would show nothing new."""
     why = ["fault windows"] if _windows(res) else []
-    if _section(res, "scenario", "workload").get("schedule"):
+    if section(res, "scenario", "workload").get("schedule"):
         why.append("the arrival-rate schedule")
     if not res.keys and not why:
         if any(r.get("breaker_open") or r.get("rejections") or r.get("timeouts") for r in res.timeseries):
             why.append("breaker, rejection and timeout activity")
-        elif _batch(res):
+        elif is_batch(res):
             why.append("the batch draining")
     return " and ".join(why)
 
 
 def timeseries_plot(res: Results) -> Plot | None:
-    why, focus, exp = _dynamics(res), _focus(res), _section(res, "experiment")
-    warmup = _seconds(exp.get("warmup")) or 0.0
-    stop = math.inf if _batch(res) else warmup + (_seconds(exp.get("duration")) or math.inf)
+    why, focus, exp = _dynamics(res), focus_point(res), section(res, "experiment")
+    warmup = seconds(exp.get("warmup")) or 0.0
+    stop = math.inf if is_batch(res) else warmup + (seconds(exp.get("duration")) or math.inf)
     rows = [r for r in res.timeseries                          # no empty bins after the run's end
             if all(r.get(k) == v for k, v in focus.items()) and r["t_s"] < stop]
-    shown = [s for s in res.series if any(_series(res, r) == s for r in rows)]
+    shown = [s for s in res.series if any(series_of(res, r) == s for r in rows)]
     if not why or not shown:
         return None
     times = sorted({float(r["t_s"]) for r in rows})
-    width = _seconds(exp.get("bin")) or (min(np.diff(times)) if len(times) > 1 else 1.0)
+    width = seconds(exp.get("bin")) or (min(np.diff(times)) if len(times) > 1 else 1.0)
     end = min(stop, times[-1] + width)
     fig, axs = plt.subplots(len(shown), 1, sharex=True, sharey=True, figsize=(10, 0.9 + 2.3 * len(shown)),
                             dpi=DPI, squeeze=False, layout="constrained")
     edges, index = np.append(times, end), {t: i for i, t in enumerate(times)}
     for n, (ax, s) in enumerate(zip(axs[:, 0], shown)):
-        srs = [r for r in rows if _series(res, r) == s]
+        srs = [r for r in rows if series_of(res, r) == s]
         reps = len({r.get("replication") for r in srs})
         mean = {col: np.zeros(len(times)) for col in (*dict(SERIES), "breaker_open")}
         for r in srs:                                    # missing bins count as 0 (batch runs end early)
@@ -71,18 +72,18 @@ def timeseries_plot(res: Results) -> Plot | None:
             ax.set_zorder(twin.get_zorder() + 1)
             ax.patch.set_visible(False)
             ax.plot([], [], color="tab:brown", alpha=0.25, lw=6, label="breakers open (right axis)")
-        ax.set_title(_label(res, s), color=res.colours[s], loc="left", fontsize=10)
+        ax.set_title(series_label(res, s), color=res.colours[s], loc="left", fontsize=10)
         ax.set(ylabel="per second", ylim=(0, None))
         ax.grid(True, alpha=0.3)
     axs[-1, 0].set(xlabel="simulated time (s)", xlim=(0, end))
     handles = {lab: h for ax in axs[:, 0] for h, lab in zip(*ax.get_legend_handles_labels())}
     order = sorted(handles, key=lambda lab: not isinstance(handles[lab], Line2D))  # lines, then shading
     fig.legend([handles[lab] for lab in order], order, loc="outside right upper", fontsize=8)
-    fig.suptitle(f"{res.name}: activity over time at {_describe(focus)} (mean of replications, "
+    fig.suptitle(f"{res.name}: activity over time at {describe(focus)} (mean of replications, "
                  f"{width:g} s bins)", fontsize=10, x=0.01, ha="left")
     per = f" per {res.by}" if res.by else ""
     return Plot("timeseries.png", f"Starts, successes, retries, rejections per second over time{per} "
-                f"at {_describe(focus)}, with breaker state, warm-up and {why} marked.", fig)
+                f"at {describe(focus)}, with breaker state, warm-up and {why} marked.", fig)
 
 
 def _shade(ax: Axes, res: Results, warmup: float, end: float, labels: bool) -> None:
@@ -91,7 +92,7 @@ def _shade(ax: Axes, res: Results, warmup: float, end: float, labels: bool) -> N
     if warmup > 0:
         ax.axvspan(0, warmup, color="0.8", alpha=0.4, lw=0, label="warm-up (not measured)")
     for f in _windows(res):
-        start, stop, kind = _seconds(f.get("start")) or 0.0, _seconds(f.get("end")) or end, str(f.get("kind"))
+        start, stop, kind = seconds(f.get("start")) or 0.0, seconds(f.get("end")) or end, str(f.get("kind"))
         text = {"down": f"down ({f.get('mode', 'fail_fast')})", "slow": f"slow ×{f.get('factor')}",
                 "error": f"error p={f.get('probability')}"}.get(kind, kind)
         colour = FAULT_COLOURS.get(kind, "0.5")
@@ -100,10 +101,10 @@ def _shade(ax: Axes, res: Results, warmup: float, end: float, labels: bool) -> N
             ax.annotate(text, ((start + stop) / 2, 1.0), xycoords=("data", "axes fraction"), ha="center",
                         va="bottom", fontsize=8, color=colour)
     starts, rates, t = [], [], 0.0
-    for step in _section(res, "scenario", "workload").get("schedule") or []:
+    for step in section(res, "scenario", "workload").get("schedule") or []:
         starts.append(t)
         rates.append(float(step["rate"]))
-        t = _seconds(step.get("until")) or end
+        t = seconds(step.get("until")) or end
     if rates:
         ax.step([*starts, max(t, starts[-1])], [*rates, rates[-1]], where="post", color="black", ls="--",
                 lw=1, label="scheduled arrivals/s")

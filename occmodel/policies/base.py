@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass
 
-from ..config import ConfigError, from_pydantic
+from ..errors import ConfigError, from_pydantic
 from ..outcomes import OK, RETRYABLE
 from ..units import Duration
 

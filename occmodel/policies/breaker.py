@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..outcomes import RETRYABLE
 from ..units import Duration
 from .base import REJECT, RetryOn, Wrapper, register

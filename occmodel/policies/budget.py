@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..outcomes import OK, TIMEOUT
 from .base import REJECT, Wrapper, register
 

@@ -1,0 +1,121 @@
+"""What every plot module shares: the results directory as one `Results` value, and how to read it.
+
+`load` decides once, from the saved files alone, what the experiment compares (the series), which
+swept keys are numeric axes and which are facets, and each series' colour; the small readers below
+(`seconds`, `number`, `matches`, `focus_point` ...) are how a plot module picks rows out of it. Plot
+modules (`plots`, `plots_timeseries`) import from here and never from each other's private names.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from occmodel.results import Row, read_csv, read_json  # noqa: E402
+
+DPI = 110
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*(us|µs|ms|s|m|h)\s*")
+_UNIT = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class Plot(NamedTuple):
+    """One figure and the line `index.md` gives it."""
+
+    name: str          # file name, e.g. "throughput-vs-workload_clients.png"
+    caption: str       # its line in index.md
+    figure: Figure
+
+
+class Results(NamedTuple):
+    """A results directory as plots see it."""
+
+    name: str
+    config: dict[str, Any]
+    keys: dict[str, list[Any]]      # swept columns but `by` that take ≥ 2 values, in order: x axes, facets
+    axes: list[str]                 # those of `keys` whose values are all numbers (or durations)
+    by: str | None                  # the series column: `policy` if swept, else the first categorical key
+    series: list[str | None]        # its values as strings; [None]: one unlabelled series
+    colours: dict[str | None, Any]
+    replications: int
+    summary: list[Row]
+    timeseries: list[Row]
+    latency: list[Row]
+
+
+def seconds(v: Any) -> float | None:
+    """A number, or a duration string such as "250ms", in seconds; None for anything else."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    m = _DURATION.fullmatch(v) if isinstance(v, str) else None
+    return float(m[1]) * _UNIT[m[2]] if m else None
+
+
+def number(row: Row, col: str) -> float:
+    """A cell as a float; NaN when missing (a metric that does not apply, e.g. makespan of an open run)."""
+    return np.nan if row.get(col) is None else float(row[col])
+
+
+def series_of(res: Results, row: Row) -> str | None:
+    """The series (line, colour) a row belongs to."""
+    return None if res.by is None or row.get(res.by) is None else str(row[res.by])
+
+
+def series_label(res: Results, s: str | None) -> str:
+    """A series' legend text: a policy label alone, another key as `key = value`."""
+    return "" if s is None else s if res.by == "policy" else f"{res.by} = {s}"
+
+
+def matches(res: Results, row: Row, fixed: dict[str, Any], s: str | None) -> bool:
+    """Whether a row is series `s` at the point `fixed` (swept key -> value)."""
+    return series_of(res, row) == s and all(row.get(k) == v for k, v in fixed.items())
+
+
+def describe(fixed: dict[str, Any]) -> str:
+    """A point as titles print it: `key=value, ...`."""
+    return ", ".join(f"{k}={v}" for k, v in fixed.items()) or "the only point"
+
+
+def load(results_dir: Path) -> Results:
+    """Read a results directory and decide series, axes and facets from what it holds."""
+    d = Path(results_dir)
+    rows = {n: read_csv(d / f"{n}.csv") if (d / f"{n}.csv").exists() else []
+            for n in ("summary", "timeseries", "latency")}
+    manifest = read_json(d / "manifest.json") if (d / "manifest.json").exists() else {}
+    swept = manifest.get("swept", [])
+    base = rows["summary"] or rows["timeseries"] or rows["latency"]
+    values = {k: list(dict.fromkeys(r.get(k) for r in base)) for k in swept}
+    numeric = {k for k, vs in values.items() if all(seconds(v) is not None for v in vs)}
+    by = "policy" if "policy" in swept else next(
+        (k for k, vs in values.items() if len(vs) >= 2 and k not in numeric), None)
+    keys = {k: vs for k, vs in values.items() if len(vs) >= 2 and k not in (by, "policy")}
+    series = [None if v is None else str(v) for v in values[by]] if by else [None]
+    cmap = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
+    reps = manifest.get("replications") or max((r.get("n") or 1 for r in rows["summary"]), default=1)
+    return Results(manifest.get("name", d.name), manifest.get("config", {}), keys,
+                   [k for k in keys if k in numeric], by, series,
+                   {s: cmap(i % cmap.N) for i, s in enumerate(series)}, int(reps), **rows)
+
+
+def section(res: Results, *path: str) -> dict[str, Any]:
+    """A table of the resolved config in manifest.json, {} when absent."""
+    node: Any = res.config
+    for p in path:
+        node = node.get(p) if isinstance(node, dict) else {}
+    return node if isinstance(node, dict) else {}
+
+
+def is_batch(res: Results) -> bool:
+    """Batch runs are judged by makespan, not throughput."""
+    return section(res, "scenario", "workload").get("kind") == "batch"
+
+
+def focus_point(res: Results) -> dict[str, Any]:
+    """The point shown where one must be chosen: numeric keys at their largest value."""
+    return {k: max(vs, key=seconds) if k in res.axes else vs[0] for k, vs in res.keys.items()}
