@@ -5,11 +5,12 @@ key, the value and what is allowed, exits with status 2 and writes nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import click
 from rich.console import Console
@@ -167,6 +168,54 @@ def check(config: str, results_dir: str | None, workers: int | None) -> None:
     held = all_hold(verdicts)
     out.print(f"{sum(v.verdict == 'holds' for v in verdicts)} of {len(verdicts)} bound checks hold")
     sys.exit(0 if held else 1)
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--trials", type=click.IntRange(min=1), help="override [tune].trials")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="results directory [results/<name>-tune]")
+@click.option("--workers", type=click.IntRange(min=1), help="parallel replications per trial [all cores]")
+@_guard
+def tune(config: str, trials: int | None, out_dir: str | None, workers: int | None) -> None:
+    """Search CONFIG's [tune] params for the best setting that meets the constraints.
+
+    Writes tune.csv, best.toml (a ready [scenario.policy] table) and plots/pareto.png;
+    exit 1 when no trial meets every constraint."""
+    from .experiment import load_experiment
+    from .plots_tune import draw_pareto
+    from .tune import best, describe, parse_tune, run_tune, validate, write_best
+
+    exp = load_experiment(config)
+    spec = parse_tune(exp.raw.get("tune"), trials)
+    validate(exp.raw, spec)
+    target = Path(out_dir) if out_dir else Path("results") / f"{exp.name}-tune"
+    with _bar(f"{exp.name} tune", spec.trials, "trials") as progress:
+        done = run_tune(exp.raw, target, spec, seed=exp.settings.seed, workers=workers, progress=progress)
+    chosen = best(spec, done)
+    draw_pareto(target / "plots" / "pareto.png", spec, done, chosen, exp.name)
+    feasible = sum(t.feasible for t in done)
+    out.print(f"{feasible} of {len(done)} trials meet every constraint; results in {target}/ "
+              "(tune.csv, plots/pareto.png, trials/)", highlight=False)
+    if chosen is None:
+        out.print("no feasible setting: relax the constraints, widen the ranges or add trials")
+        sys.exit(1)
+    write_best(target / "best.toml", exp.raw, spec, chosen, len(done), config)
+    setting = ", ".join(f"{p.key} = {p.show(chosen.values[p.key])}" for p in spec.params)
+    out.print(f"best (trial {chosen.number}): {setting}", highlight=False)
+    for line in describe(spec, chosen):
+        out.print(f"  {line}", highlight=False)
+    out.print(f"ready [scenario.policy] table: {target / 'best.toml'}", highlight=False, markup=False)
+
+
+@contextlib.contextmanager
+def _bar(title: str, total: int, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr; yields the callback (done, total) that moves it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False, disable=os.environ.get("OCCMODEL_NO_PROGRESS") == "1") as bar:
+        task = bar.add_task(unit, total=total)
+        yield lambda done, n: bar.update(task, completed=done, total=n)
 
 
 @main.command()

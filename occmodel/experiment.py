@@ -33,7 +33,8 @@ from .stats import summarize
 from .units import Duration
 from .version import __version__
 
-TOP_LEVEL = ("experiment", "scenario", "sweep", "bounds")
+TOP_LEVEL = ("experiment", "scenario", "sweep", "bounds", "tune", "compare")
+NOT_RUN = ("bounds", "tune", "compare")   # tables that judge or drive runs, not what a run does
 
 
 class ExperimentTable(StrictModel):
@@ -68,8 +69,8 @@ class Experiment:
         return self.settings.name
 
     def digest(self) -> str:
-        """Identifies what the runs depend on (not the bounds): changing it invalidates saved runs."""
-        text = json.dumps({k: v for k, v in self.raw.items() if k != "bounds"}, sort_keys=True, default=str)
+        """Identifies what the runs depend on (not bounds, tune, compare): changing it invalidates saved runs."""
+        text = json.dumps({k: v for k, v in self.raw.items() if k not in NOT_RUN}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
