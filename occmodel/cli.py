@@ -273,5 +273,21 @@ def bench(quick: bool, long_run: bool, scale: float) -> None:
     bench_main(quick=quick, console=out, long=long_run, scale=scale)
 
 
+@main.command()
+def presets() -> None:
+    """List the named latency presets, the figures each was fitted to, and their sources."""
+    from .presets import PRESETS
+
+    table = Table("preset", "distribution", "fitted to")
+    table.add_column("source", overflow="fold")
+    for p in PRESETS.values():
+        dist = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.table.items())
+        figures = "; ".join(f"{'typical' if f.quantile is None else f'q{f.quantile:.3g}'} = {f.seconds * 1e3:.4g} ms"
+                            for f in p.figures)
+        table.add_row(p.name, dist, f"{figures} ({p.note})", p.source)
+    out.print(table)
+    out.print('Use wherever a distribution goes: one_way = {preset = "cross-az"}; durations in seconds.')
+
+
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Callable, Iterable, Literal, Union
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from .presets import table as preset_table
 from .units import Duration, parse_duration
 
 Sampler = Callable[[], float]
@@ -193,11 +194,16 @@ def _read_column(path: Path, column: int | str, scale: float) -> list[float]:
 
 
 def _shorthand(value: Any) -> Any:
-    """A bare duration ("2ms", 0.5) means a constant."""
+    """A bare duration ("2ms", 0.5) means a constant; `{preset = "NAME"}` a published fit."""
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return {"dist": "constant", "value": value}
+    if isinstance(value, dict) and "preset" in value:
+        if len(value) > 1:
+            raise ValueError("a preset table takes only the key 'preset' (its fit is fixed by its source)")
+        return preset_table(value["preset"])
     if isinstance(value, dict) and "dist" not in value:
-        raise ValueError("a distribution table needs a 'dist' key: constant | uniform | exponential | normal | lognormal | empirical")
+        raise ValueError("a distribution table needs a 'dist' key: constant | uniform | exponential | normal | "
+                         "lognormal | empirical, or a 'preset' key (see `occmodel presets`)")
     return value
 
 
