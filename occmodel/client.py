@@ -30,7 +30,7 @@ class Op:
 
     __slots__ = ("keys", "start", "attempts", "tries", "retries", "prev_delay", "reload", "versions",
                  "read_seq", "read_time", "optimistic", "current", "attempted", "commit_seq", "free",
-                 "trace", "breaker", "probe", "cost", "client")
+                 "trace", "breaker", "probe", "cost", "client", "began", "hold")
 
     def __init__(self, keys: tuple[int, ...], start: float, client: "Client") -> None:
         self.keys, self.start, self.client = keys, start, client
@@ -43,6 +43,8 @@ class Op:
         self.trace: list[Span] | None = None
         self.breaker = None
         self.cost = 0.0
+        self.began = 0.0        # library policies: when the current attempt was admitted
+        self.hold = False       # library policies: a retry of this operation is scheduled (in backoff)
 
 
 class Client:

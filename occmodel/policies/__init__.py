@@ -7,5 +7,7 @@ from .base import REGISTRY, REJECT, Policy, Wrapper, build_policy, register
 from . import backoff  # noqa: F401  (registers the delay schedules)
 from . import breaker  # noqa: F401  (registers circuit_breaker)
 from . import budget  # noqa: F401  (registers retry_budget)
+from . import envoy, finagle  # noqa: F401  (retry_budget styles "envoy", "finagle")
+from . import throttle  # noqa: F401  (registers adaptive_throttle)
 
 __all__ = ["REGISTRY", "REJECT", "Policy", "Wrapper", "build_policy", "register"]

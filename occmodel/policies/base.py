@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 REJECT = -1.0  # a `retry_delay` meaning "a breaker or budget refused": the operation is rejected
 REGISTRY: dict[str, type["Policy"]] = {}
+STYLED: dict[tuple[str, str], type["Policy"]] = {}   # (kind, style) -> a library's own class
 RetryOn = Literal["conflict", "error", "timeout", "too_old"]
 
 
@@ -35,13 +36,17 @@ def _validated(cls: type) -> type:
     return dataclass(config=ConfigDict(extra="forbid", arbitrary_types_allowed=True), kw_only=True)(cls)
 
 
-def register(kind: str):
-    """Class decorator: make `cls` a validated dataclass and the policy for `kind = "<kind>"`."""
+def register(kind: str, style: str | None = None):
+    """Class decorator: make `cls` a validated dataclass and the policy for `kind = "<kind>"`
+    (with `style`: for `kind = "<kind>", style = "<style>"`, a library's mechanism of its own)."""
 
     def wrap(cls: type) -> type:
         cls = _validated(cls)
         cls.KIND = kind
-        REGISTRY[kind] = cls
+        if style is None:
+            REGISTRY[kind] = cls
+        else:
+            STYLED[(kind, style)] = cls
         return cls
 
     return wrap
@@ -54,13 +59,14 @@ def build_policy(table: Any, path: str = "policy") -> "Policy":
     kind = table.get("kind")
     if kind not in REGISTRY:
         raise ConfigError(f"{path}.kind", kind, f"expected one of {', '.join(sorted(REGISTRY))}")
+    cls = STYLED.get((kind, table.get("style")), REGISTRY[kind])
     args = {k: v for k, v in table.items() if k != "kind"}
     try:
-        return REGISTRY[kind](**args)
+        return cls(**args)
     except ValidationError as exc:
         err = from_pydantic(exc, args, path)
         if err.allowed.startswith("Unexpected keyword argument"):
-            allowed = sorted(f.name for f in dataclasses.fields(REGISTRY[kind]))
+            allowed = sorted(f.name for f in dataclasses.fields(cls))
             hint = difflib.get_close_matches(err.path.rsplit(".", 1)[-1], allowed, n=1)
             err = ConfigError(err.path, err.value, f"unknown key for kind = {kind!r}; allowed keys: kind, "
                               f"{', '.join(allowed)}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
