@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -31,15 +32,37 @@ class BadInput(click.ClickException):
 
 
 def _guard(fn):
-    """Turn config errors into exit status 2 with one clear line (no traceback)."""
+    """Turn config errors into exit status 2 with one clear line (no traceback); a file that
+    cannot be written (read-only mount, full disk) is bad input too: the message names it.
+    SIGTERM stops a command as Ctrl-C does (workers terminated, no traceback)."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             return fn(*args, **kwargs)
         except (ConfigError, BoundsError) as exc:
             raise BadInput(str(exc)) from None
+        except OSError as exc:
+            where = exc.filename or "a results file"
+            raise BadInput(f"--out: cannot write {where}: {exc.strerror or exc} (is the directory writable and the "
+                           "disk not full?)") from None
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     return wrapper
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _writable(option: str, target: Path) -> None:
+    """Refuse an output directory that cannot be created or written, before anything runs."""
+    probe = target
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(option, str(target), f"{probe} is not a writable directory: choose another")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,9 +79,10 @@ def main() -> None:
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
 @click.option("--no-plots", is_flag=True, help="skip drawing plots")
+@click.option("--force", is_flag=True, help="replace the results of another config in the directory")
 @_guard
 def run(config: str, out_dir: str | None, workers: int | None, replications: int | None, executor: str,
-        scheduler: str | None, no_plots: bool) -> None:
+        scheduler: str | None, no_plots: bool, force: bool) -> None:
     """Run CONFIG's sweep; resumes an interrupted run of the same config."""
     from .experiment import load_experiment
 
@@ -66,7 +90,8 @@ def run(config: str, out_dir: str | None, workers: int | None, replications: int
         raise ConfigError("--scheduler", scheduler, "only goes with --executor dask")
     exp = load_experiment(config, replications)
     target = Path(out_dir) if out_dir else Path("results") / exp.name
-    _run(exp, target, workers, executor, scheduler)
+    _writable("--out", target)
+    _run(exp, target, workers, executor, scheduler, force)
     if not no_plots:
         from .plots import draw
 
@@ -74,7 +99,8 @@ def run(config: str, out_dir: str | None, workers: int | None, replications: int
         out.print(f"{len(drawn)} plots in {target / 'plots'} (index: {target / 'index.md'})")
 
 
-def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: str | None) -> list[dict]:
+def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: str | None,
+         force: bool = False) -> list[dict]:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
     from rich.text import Text
@@ -94,7 +120,7 @@ def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: 
             bar.update(task, completed=done, total=total)
 
         runs = run_experiment(exp, target, workers=workers, executor=executor, scheduler=scheduler,
-                              progress=progress, command=" ".join(["occmodel", *sys.argv[1:]]))
+                              progress=progress, command=" ".join(["occmodel", *sys.argv[1:]]), force=force)
     _print_summary(target)
     out.print(f"results in {target}/ (runs.csv, summary.csv, timeseries.csv, latency.csv, manifest.json)")
     return runs
@@ -149,8 +175,9 @@ def plot(directory: str) -> None:
 @click.option("--results", "results_dir", type=click.Path(file_okay=False),
               help="saved results to judge [results/<name>]; run when missing or from another config")
 @click.option("--workers", type=click.IntRange(min=1))
+@click.option("--force", is_flag=True, help="replace the results of another config in the directory")
 @_guard
-def check(config: str, results_dir: str | None, workers: int | None) -> None:
+def check(config: str, results_dir: str | None, workers: int | None, force: bool) -> None:
     """Evaluate CONFIG's [[bounds]]: exit 0 when all hold, 1 otherwise."""
     from .bounds import all_hold, evaluate, table
     from .experiment import load_experiment, saved_runs
@@ -161,8 +188,9 @@ def check(config: str, results_dir: str | None, workers: int | None) -> None:
     target = Path(results_dir) if results_dir else Path("results") / exp.name
     runs = saved_runs(exp, target)
     if runs is None:
+        _writable("--results", target)
         err.print(f"no matching saved results in {target}: running {config}")
-        runs = _run(exp, target, workers, "local", None)
+        runs = _run(exp, target, workers, "local", None, force)
     verdicts = evaluate(exp.bounds, runs, exp.swept)
     out.print(table(verdicts))
     held = all_hold(verdicts)

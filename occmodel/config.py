@@ -22,7 +22,8 @@ from .units import Capacity, Duration
 class StrictModel(BaseModel):
     """A config table: unknown keys are errors (a typo must not silently mean the default)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: `clients = true`, `count = 2.0` and `pipelining = "yes"` are mistakes, not values to coerce
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
 
 class KeyChoice(StrictModel):
@@ -34,9 +35,14 @@ class KeyChoice(StrictModel):
     affinity: float = Field(default=0.0, ge=0, le=1)   # share of a client's operations on its own keys
 
 
+# A sanity limit on open arrivals (events per simulated second): past it a run's event count, not
+# the model, decides how long it takes (`rate = 1e30` would never finish).
+MAX_RATE = 1e6
+
+
 class RateStep(StrictModel):
     until: Duration | None = None
-    rate: float = Field(ge=0)
+    rate: float = Field(ge=0, le=MAX_RATE)
     ramp: bool = False        # the rate moves linearly from the previous step's rate to this one's
 
 
@@ -44,7 +50,7 @@ class Workload(StrictModel):
     kind: Literal["closed", "open", "batch"] = "closed"
     clients: int = Field(default=1, ge=1)
     think: Distribution = ZERO
-    rate: float | None = Field(default=None, gt=0)
+    rate: float | None = Field(default=None, gt=0, le=MAX_RATE)
     schedule: list[RateStep] | None = None
     ops_per_client: int = Field(default=1, ge=1)
     keys: KeyChoice = KeyChoice()
@@ -147,7 +153,7 @@ class Scenario(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":
         op, keys = self.operation, self.workload.keys.count
-        if op.kind != "call" and max(op.reads, op.writes) > keys:
+        if max(op.reads, op.writes) > keys:   # the key sampler draws distinct keys: it would never finish
             raise ValueError(f"an attempt touches max(reads, writes) = {max(op.reads, op.writes)} distinct keys "
                              f"but workload.keys.count is {keys}")
         w = self.workload
@@ -170,10 +176,13 @@ class Scenario(StrictModel):
         return self
 
 
-def validate_scenario(data: Any, prefix: str = "scenario") -> Scenario:
-    """A `Scenario` from a `[scenario]`-shaped mapping, or one clear `ConfigError`."""
+def validate_scenario(data: Any, prefix: str = "scenario", base: Any = None) -> Scenario:
+    """A `Scenario` from a `[scenario]`-shaped mapping, or one clear `ConfigError`; relative file
+    paths in it (empirical `csv`) are resolved against the folder `base` (the config's)."""
     if isinstance(data, Scenario):
         return data
-    scenario = validate(Scenario, data, prefix)
+    if not isinstance(data, dict):
+        raise ConfigError(prefix, data, "expected a table")
+    scenario = validate(Scenario, data, prefix, {"base": base})
     build_policy(scenario.policy, f"{prefix}.policy")
     return scenario

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 
 from .presets import table as preset_table
 from .units import Duration, parse_duration
@@ -39,7 +39,7 @@ def blocks(fill: Callable[[int], Iterable[Any]], size: int = BLOCK, *, convert: 
 
 
 class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
         raise NotImplementedError
@@ -144,22 +144,32 @@ class Lognormal(_Dist):
 
 
 class Empirical(_Dist):
-    """Resample observed latencies: an inline list, or a CSV column (values in `unit`)."""
+    """Resample observed latencies: an inline list, or a CSV column (values in `unit`).
+
+    A relative `csv` path is resolved against the folder of the config file that names it (the
+    validation context's `base`), so a config runs the same from any working directory; the
+    loaded samples are part of the scenario, hence of the run's identity (an edited CSV is a
+    different experiment)."""
 
     dist: Literal["empirical"]
     samples: list[Duration] | None = None
-    csv: Path | None = None
-    column: int | str = 0
+    csv: str | None = None
+    column: Annotated[int, Field(ge=0)] | str = 0
     unit: Literal["ns", "us", "ms", "s"] = "s"
 
     @model_validator(mode="after")
-    def _load(self) -> "Empirical":
+    def _load(self, info: ValidationInfo) -> "Empirical":
         if (self.samples is None) == (self.csv is None):
             raise ValueError("give exactly one of samples (a list) or csv (a file path)")
         if self.csv is not None:
-            object.__setattr__(self, "samples", _read_column(self.csv, self.column, parse_duration("1" + self.unit)))
+            path = Path(self.csv).expanduser()
+            base = (info.context or {}).get("base")
+            if not path.is_absolute() and base is not None:
+                path = Path(base) / path
+            object.__setattr__(self, "csv", str(path))
+            object.__setattr__(self, "samples", _read_column(path, self.column, parse_duration("1" + self.unit)))
         if not self.samples:
-            raise ValueError("needs at least one sample")
+            raise ValueError("needs at least one sample" + (f" (no numbers found in {self.csv})" if self.csv else ""))
         return self
 
     def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
@@ -174,9 +184,14 @@ class Empirical(_Dist):
 def _read_column(path: Path, column: int | str, scale: float) -> list[float]:
     if not path.is_file():
         raise ValueError(f"csv file {str(path)!r} not found")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+        raise ValueError(f"csv file {str(path)!r} is not a readable text CSV ({type(exc).__name__})") from None
     if isinstance(column, str):
+        if not rows:
+            raise ValueError(f"csv file {str(path)!r} is empty: no header to find column {column!r} in")
         header, rows = rows[0], rows[1:]
         if column not in header:
             raise ValueError(f"csv has no column {column!r} (columns: {', '.join(header)})")
@@ -187,8 +202,8 @@ def _read_column(path: Path, column: int | str, scale: float) -> list[float]:
             value = float(row[column]) * scale
         except (ValueError, IndexError):
             continue  # headers and blank lines
-        if value < 0:
-            raise ValueError(f"csv sample {value} is negative")
+        if not 0 <= value < math.inf:
+            raise ValueError(f"csv sample {value} is not a finite non-negative duration")
         out.append(value)
     return out
 

@@ -20,21 +20,25 @@ class ConfigError(Exception):
     """Invalid input: `path` is the dotted key, `value` what was given, `allowed` what would do."""
 
     def __init__(self, path: str, value: Any, allowed: str):
+        # args are the constructor's, so the error survives pickling (process pools) and SimPy's
+        # re-raise of a process's exception, both of which rebuild it as type(e)(*e.args)
+        super().__init__(path, value, allowed)
         self.path, self.value, self.allowed = path, value, allowed
-        where = path or "(top level)"
-        if isinstance(value, dict):  # a rule about the whole table: the table is not worth printing
-            super().__init__(f"{where}: {allowed}")
-        else:
-            super().__init__(f"{where}: got {'(missing)' if value is _MISSING else repr(value)}; {allowed}")
+
+    def __str__(self) -> str:
+        where = self.path or "(top level)"
+        if isinstance(self.value, dict):  # a rule about the whole table: the table is not worth printing
+            return f"{where}: {self.allowed}"
+        return f"{where}: got {'(missing)' if self.value is _MISSING else repr(self.value)}; {self.allowed}"
 
 
 _MISSING = object()
 
 
-def validate(model: type[BaseModel], data: Any, prefix: str) -> Any:
+def validate(model: type[BaseModel], data: Any, prefix: str, context: dict[str, Any] | None = None) -> Any:
     """`model` validated from `data`, or one `ConfigError` whose path starts with `prefix`."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise from_pydantic(exc, data, prefix, model) from None
 

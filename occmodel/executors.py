@@ -3,13 +3,19 @@
 Each executor yields (key, result) as runs finish, in whatever order they finish; the experiment
 writes each result under its key, so the final files do not depend on the executor or the order.
 Runs are pure functions of their task, which is what makes every executor give identical results.
+
+Local worker processes die with their parent: each asks the kernel for SIGKILL when the parent
+goes (Linux `prctl(PR_SET_PDEATHSIG)`), so a `kill -9` of `occmodel run` leaves no orphan
+computing for nobody; and when the parent stops for any reason (an error, Ctrl-C, SIGTERM turned
+into the same KeyboardInterrupt by the CLI) the pool is terminated, not waited for.
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Hashable, Iterator
 
 from .errors import ConfigError
@@ -33,10 +39,27 @@ def execute(fn: Callable[[Any], Any], tasks: dict[Key, Any], workers: int | None
             yield key, fn(tasks[key])
         return
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(keys)), mp_context=context) as pool:
-        futures = {pool.submit(fn, tasks[key]): key for key in keys}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+    # Pool (not ProcessPoolExecutor): its exit terminates the workers instead of waiting for them
+    with context.Pool(min(workers, len(keys)), initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        yield from pool.imap_unordered(keyed, [(fn, key, tasks[key]) for key in keys])
+
+
+def keyed(job: tuple[Callable[[Any], Any], Key, Any]) -> tuple[Key, Any]:
+    """Run one task in a worker and say which it was."""
+    fn, key, task = job
+    return key, fn(task)
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: get SIGKILL when the parent process dies; exit now if it already has."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # Pool.terminate's SIGTERM ends the worker quietly
+    if sys.platform == "linux":
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass   # no prctl: the pool's own termination still applies
+    if os.getppid() != parent:   # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _dask(fn: Callable[[Any], Any], tasks: dict[Key, Any], workers: int | None,

@@ -13,22 +13,24 @@ import copy
 import hashlib
 import itertools
 import json
-import shutil
+import os
+import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from .bounds import parse_bounds
 from .config import Scenario, StrictModel, validate_scenario
 from .errors import ConfigError, validate
 from .executors import execute
+from .guards import MAX_TIME, check_memory
 from .metrics import METRICS, SERIES
 from .model import simulate
-from .results import Row, read_csv, read_json, write_atomic, write_csv, write_json
+from .results import Row, locked, read_csv, read_json, write_atomic, write_csv, write_json
 from .stats import summarize
 from .units import Duration
 from .version import __version__
@@ -41,9 +43,10 @@ class ExperimentTable(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     seed: int = Field(default=0, ge=0)
     replications: int = Field(default=1, ge=1)
-    duration: Duration = 10.0
+    duration: Duration = Field(default=10.0, gt=0)
     warmup: Duration = 0.0
-    bin: Duration = 1.0
+    bin: Duration = Field(default=1.0, gt=0)
+    max_time: Duration = Field(default=MAX_TIME, gt=0)   # batch: simulated-time limit of one run
     description: str = ""
 
 
@@ -70,32 +73,67 @@ class Experiment:
 
     def digest(self) -> str:
         """Identifies what the runs depend on (not bounds, tune, compare): changing it invalidates saved runs."""
-        text = json.dumps({k: v for k, v in self.raw.items() if k not in NOT_RUN}, sort_keys=True, default=str)
+        return self._sha({k: v for k, v in self.raw.items() if k not in NOT_RUN})
+
+    def identity(self) -> str:
+        """Which experiment a results directory belongs to: the digest without the replication
+        count, since replication r of a point does not depend on how many others there are."""
+        raw = {k: v for k, v in self.raw.items() if k not in NOT_RUN}
+        raw["experiment"] = {k: v for k, v in raw.get("experiment", {}).items() if k != "replications"}
+        return self._sha(raw)
+
+    def _sha(self, raw: dict[str, Any]) -> str:
+        # the samples read from input files are part of what the runs depend on (an edited CSV
+        # is another experiment); configs without input files keep the digest of their text alone
+        files = sorted({json.dumps(d.samples) for p in self.points for d in file_inputs(p.scenario)})
+        text = json.dumps(raw, sort_keys=True, default=str)
+        if files:
+            text += "".join(files)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_inputs(model: Any) -> list[Any]:
+    """The distributions in `model` whose samples were read from a file (empirical `csv`)."""
+    found: list[Any] = []
+    if isinstance(model, BaseModel):
+        if getattr(model, "dist", None) == "empirical" and getattr(model, "csv", None):
+            found.append(model)
+        for name in type(model).model_fields:
+            found.extend(file_inputs(getattr(model, name)))
+    elif isinstance(model, (list, tuple)):
+        for item in model:
+            found.extend(file_inputs(item))
+    return found
 
 
 def load_experiment(source: str | Path | Mapping[str, Any], replications: int | None = None) -> Experiment:
     """Parse and validate a config (path or mapping); raises `ConfigError` on any bad input."""
     raw = _read(source) if not isinstance(source, Mapping) else copy.deepcopy(dict(source))
+    base = None if isinstance(source, Mapping) else Path(source).resolve().parent   # relative csv paths
     for key in raw:
         if key not in TOP_LEVEL:
             raise ConfigError(key, raw[key], f"unknown table; allowed: {', '.join(TOP_LEVEL)}")
     if "experiment" not in raw:
         raise ConfigError("experiment", None, "every config needs an [experiment] table with at least name")
+    if not isinstance(raw["experiment"], dict):
+        raise ConfigError("experiment", raw["experiment"], "expected a table with at least name")
     if replications is not None:
         if replications < 1:
             raise ConfigError("--replications", replications, "must be >= 1")
         raw["experiment"]["replications"] = replications
     settings = validate(ExperimentTable, raw["experiment"], "experiment")
-    base = raw.get("scenario", {})
-    if not isinstance(base, dict):
-        raise ConfigError("scenario", base, "expected a table")
-    validate_scenario(base)
+    scenario = raw.get("scenario", {})
+    if not isinstance(scenario, dict):
+        raise ConfigError("scenario", scenario, "expected a table")
+    validate_scenario(scenario, base=base)
     sweep = raw.get("sweep", {})
+    points = [Point(i, values, _point_scenario(scenario, values, base)) for i, values in enumerate(_grid(sweep))]
     swept = list(sweep)
-    points = [Point(i, values, _point_scenario(base, values)) for i, values in enumerate(_grid(sweep))]
+    bounds = raw.get("bounds", [])
+    if not isinstance(bounds, list):
+        raise ConfigError("bounds", bounds, "expected an array of tables: [[bounds]] entries")
     columns = [{k: column_value(k, v) for k, v in p.values.items()} for p in points]
-    parsed = parse_bounds(raw.get("bounds", []), swept, METRICS, columns)   # raises BoundsError
+    parsed = parse_bounds(bounds, swept, METRICS, columns)   # raises BoundsError
     return Experiment(settings, raw, swept, points, parsed)
 
 
@@ -104,9 +142,13 @@ def _read(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError("CONFIG", str(path), "expected the path of an existing TOML file")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), None, f"is not valid TOML: {exc}") from None
+        raise ConfigError("CONFIG", str(path), f"is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("CONFIG", str(path), "is not a text file (not UTF-8): expected a TOML config") from None
+    except OSError as exc:
+        raise ConfigError("CONFIG", str(path), f"cannot be read ({exc.strerror})") from None
 
 
 def _grid(sweep: Any) -> list[dict[str, Any]]:
@@ -129,7 +171,7 @@ def _grid(sweep: Any) -> list[dict[str, Any]]:
     return [dict(combo) for combo in itertools.product(*axes)]
 
 
-def _point_scenario(base: dict[str, Any], values: dict[str, Any]) -> Scenario:
+def _point_scenario(base: dict[str, Any], values: dict[str, Any], folder: Path | None = None) -> Scenario:
     scenario = copy.deepcopy(base)
     for key, value in values.items():
         if key == "policy":
@@ -154,7 +196,7 @@ def _point_scenario(base: dict[str, Any], values: dict[str, Any]) -> Scenario:
             node[leaf] = value
     where = ", ".join(f"{k} = {v['label'] if k == 'policy' else v!r}" for k, v in values.items())
     try:
-        return validate_scenario(scenario)
+        return validate_scenario(scenario, base=folder)
     except ConfigError as exc:
         if not values:
             raise
@@ -166,13 +208,14 @@ def column_value(key: str, value: Any) -> Any:
 
 
 # --- running ---------------------------------------------------------------------------------
-Task = tuple[Scenario, int, int, float, float, float]
+Task = tuple[Scenario, int, int, float, float, float, float]
 
 
 def run_task(task: Task) -> dict[str, Any]:
     """One replication of one point: picklable in and out, for any executor."""
-    scenario, seed, replication, duration, warmup, bin_width = task
-    result = simulate(scenario, seed=seed, replication=replication, duration=duration, warmup=warmup, bin=bin_width)
+    scenario, seed, replication, duration, warmup, bin_width, max_time = task
+    result = simulate(scenario, seed=seed, replication=replication, duration=duration, warmup=warmup, bin=bin_width,
+                      max_time=max_time)
     edges, counts = result.latency
     return {"metrics": result.metrics, "timeseries": result.timeseries,
             "latency": [[float(e) * 1e3, int(c)] for e, c in zip(edges.tolist(), counts.tolist())]}
@@ -184,30 +227,62 @@ def run_path(out: Path, point: int, replication: int) -> Path:
 
 def run_experiment(exp: Experiment, out: Path, *, workers: int | None = None, executor: str = "local",
                    scheduler: str | None = None, progress: Callable[[int, int], None] | None = None,
-                   command: str | None = None) -> list[Row]:
-    """Run every (point, replication) not already saved in `out`, then write the result files."""
+                   command: str | None = None, force: bool = False) -> list[Row]:
+    """Run every (point, replication) not already saved in `out`, then write the result files.
+
+    `out` belongs to one experiment: another config's results there are refused unless `force`
+    (which removes only the saved runs occmodel wrote). One process at a time writes a directory."""
     s = exp.settings
-    _claim(out, exp)
     todo = [(p, r) for p in exp.points for r in range(s.replications) if not run_path(out, p.index, r).exists()]
-    total = len(exp.points) * s.replications
-    done = total - len(todo)
-    if progress:
-        progress(done, total)
-    tasks = {(p.index, r): (p.scenario, s.seed, r, s.duration, s.warmup, s.bin) for p, r in todo}
-    for (point, rep), outcome in execute(run_task, tasks, workers, executor, scheduler):
-        write_atomic(run_path(out, point, rep), json.dumps(outcome))
-        done += 1
+    check_memory([p.scenario for p, _ in todo], min(workers or os.cpu_count() or 1, len(todo)) if executor == "local" else 1)
+    with locked(out, "--out"):
+        _claim(out, exp, force)
+        todo = [(p, r) for p in exp.points for r in range(s.replications) if not run_path(out, p.index, r).exists()]
+        total = len(exp.points) * s.replications
+        done = total - len(todo)
         if progress:
             progress(done, total)
-    return write_results(exp, out, command)
+        tasks = {(p.index, r): (p.scenario, s.seed, r, s.duration, s.warmup, s.bin, s.max_time) for p, r in todo}
+        for (point, rep), outcome in execute(run_task, tasks, workers, executor, scheduler):
+            write_atomic(run_path(out, point, rep), json.dumps(outcome))
+            done += 1
+            if progress:
+                progress(done, total)
+        return write_results(exp, out, command)
 
 
-def _claim(out: Path, exp: Experiment) -> None:
-    """Start or resume `out`: saved runs of a different config are stale and removed."""
-    marker = out / "runs" / "config.sha"
-    if marker.exists() and marker.read_text() != exp.digest():
-        shutil.rmtree(out / "runs")
-    write_atomic(marker, exp.digest())
+RUN_FILE = re.compile(r"^p\d{4}-r\d{3}\.json$")
+
+
+def _claim(out: Path, exp: Experiment, force: bool) -> None:
+    """Start or resume `out`, which belongs to one experiment (by name).
+
+    Runs of the same experiment are kept whatever the replication count (fewer replications use
+    the first ones); runs of an edited config of the same experiment are stale and replaced; a
+    directory holding another experiment is refused unless `force`. Only run files occmodel
+    wrote are ever removed."""
+    runs = out / "runs"
+    owner, legacy = runs / "owner", runs / "config.sha"   # owner: JSON {name, identity}
+    if owner.exists():
+        held = read_json(owner)
+        name, same = held.get("name"), held.get("identity") == exp.identity()
+    elif legacy.exists():    # written before the owner file existed: only an identical config is the same
+        try:
+            name = read_json(out / "manifest.json").get("name")
+        except (OSError, ConfigError, AttributeError):
+            name = None
+        same = legacy.read_text() == exp.digest()
+    else:
+        name, same = exp.name, True
+    if name != exp.name and not force:
+        raise ConfigError("--out", str(out), f"holds the results of experiment {name!r}, not {exp.name!r}: "
+                                             "choose another directory, or pass --force to replace them")
+    if not same or name != exp.name:
+        for f in runs.iterdir():
+            if RUN_FILE.match(f.name):
+                f.unlink()
+    write_json(owner, {"name": exp.name, "identity": exp.identity()})
+    write_atomic(legacy, exp.digest())
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ from simpy.core import BoundClass
 
 from .client import Client, Op
 from .config import Scenario, validate_scenario
+from .errors import ConfigError
 from .distributions import BLOCK, Sampler, blocks
+from .guards import MAX_TIME, check_memory, out_of_time
 from .metrics import Recorder
 from .network import Network
 from .policies import build_policy
@@ -67,8 +69,9 @@ def events_scheduled(env: simpy.Environment) -> int:
 class Simulation:
     def __init__(self, scenario: Scenario, *, seed: int, replication: int, duration: float,
                  warmup: float, bin_width: float, trace_op: int | None = None,
-                 stop_after_trace: bool = False) -> None:
+                 stop_after_trace: bool = False, max_time: float = MAX_TIME) -> None:
         self.scenario, self.seed, self.replication = scenario, seed, replication
+        self.max_time = max_time   # batch runs: simulated-time limit
         self.env = env = Environment()
         batch = scenario.workload.kind == "batch"
         self.t0, self.end = (0.0, math.inf) if batch else (warmup, warmup + duration)
@@ -122,7 +125,10 @@ class Simulation:
         wall = time.perf_counter()
         done = workload.start(self)
         if done is not None:
-            self.env.run(until=done)
+            self.env.run(until=self.env.any_of([done, self.env.timeout(self.max_time)]))
+            if not done.triggered:
+                w = self.scenario.workload
+                raise out_of_time(self.max_time, self.metrics.finished, w.clients * w.ops_per_client)
             end = self.env.now
         else:
             self.env.run(until=self.end)
@@ -153,17 +159,44 @@ class Simulation:
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int, duration: float | str | None = None,
              warmup: float | str = 0, replication: int = 0, bin: float | str = 1.0,
-             trace_op: int | None = None) -> Result:
+             trace_op: int | None = None, max_time: float | str = MAX_TIME) -> Result:
     """Run one replication of a scenario (a `Scenario` or a `[scenario]`-shaped mapping).
 
     `duration` (default 10 s) and `warmup` bound the measurement of closed and open workloads;
-    batch workloads run until every operation is done. Raises `ConfigError` on bad input.
+    batch workloads run until every operation is done, or fail at `max_time` of simulated time.
+    Raises `ConfigError` on bad input, its own arguments included.
     """
+    if not isinstance(scenario, (Scenario, Mapping)):
+        raise ConfigError("scenario", scenario, "expected a Scenario or a mapping shaped like [scenario]")
     sc = validate_scenario(dict(scenario) if not isinstance(scenario, Scenario) else scenario)
-    dur = DEFAULT_DURATION if duration is None else parse_duration(duration)
-    sim = Simulation(sc, seed=int(seed), replication=int(replication), duration=dur,
-                     warmup=parse_duration(warmup), bin_width=parse_duration(bin) or 1.0, trace_op=trace_op)
+    seed, replication = whole("seed", seed), whole("replication", replication)
+    dur = DEFAULT_DURATION if duration is None else positive("duration", duration)
+    check_memory([sc])
+    sim = Simulation(sc, seed=seed, replication=replication, duration=dur, warmup=argument("warmup", warmup),
+                     bin_width=positive("bin", bin), trace_op=trace_op, max_time=positive("max_time", max_time))
     return sim.run()
+
+
+def whole(name: str, value: Any) -> int:
+    """A whole number >= 0 (not a bool, not 1.5), or a `ConfigError` naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ConfigError(name, value, "expected a whole number >= 0")
+    return int(value)
+
+
+def argument(name: str, value: Any) -> float:
+    """A duration argument, as the TOML writes it, or a `ConfigError` naming the argument."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(name, value, str(exc)) from None
+
+
+def positive(name: str, value: Any) -> float:
+    seconds = argument(name, value)
+    if seconds <= 0:
+        raise ConfigError(name, value, "expected a duration > 0")
+    return seconds
 
 
 __all__ = ["Result", "Simulation", "simulate"]

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from occmodel.errors import ConfigError  # noqa: E402
 from occmodel.results import Row, read_csv, read_json  # noqa: E402
 
 DPI = 110
@@ -82,12 +83,28 @@ def describe(fixed: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in fixed.items()) or "the only point"
 
 
+def check_complete(d: Path, manifest: Any, summary: list[Row]) -> None:
+    """Refuse to draw a directory whose files disagree with its manifest (truncated, edited)."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("swept", []), list):
+        raise ConfigError(str(d / "manifest.json"), {}, "is not a manifest occmodel wrote (expected an object with 'swept')")
+    points, reps = manifest.get("points"), manifest.get("replications")
+    if isinstance(points, int) and summary and len(summary) != points:
+        raise ConfigError(str(d / "summary.csv"), {}, f"has {len(summary)} rows but the manifest says {points} "
+                                                      "points: truncated or from another run")
+    if isinstance(points, int) and isinstance(reps, int) and (d / "runs.csv").exists():
+        runs = len(read_csv(d / "runs.csv"))
+        if runs != points * reps:
+            raise ConfigError(str(d / "runs.csv"), {}, f"has {runs} rows but the manifest says {points} points × "
+                                                       f"{reps} replications: truncated or from another run")
+
+
 def load(results_dir: Path) -> Results:
     """Read a results directory and decide series, axes and facets from what it holds."""
     d = Path(results_dir)
     rows = {n: read_csv(d / f"{n}.csv") if (d / f"{n}.csv").exists() else []
             for n in ("summary", "timeseries", "latency")}
     manifest = read_json(d / "manifest.json") if (d / "manifest.json").exists() else {}
+    check_complete(d, manifest, rows["summary"])
     swept = manifest.get("swept", [])
     base = rows["summary"] or rows["timeseries"] or rows["latency"]
     values = {k: list(dict.fromkeys(r.get(k) for r in base)) for k in swept}

@@ -252,8 +252,11 @@ def build_figures(results: Path | Results) -> list[Plot]:
 
 def draw(results_dir: Path) -> list[Path]:
     """Write `plots/*.png` and `index.md` (one line per plot) into a results directory; return the
-    PNG paths. PNGs of an earlier drawing that no longer apply are removed: the index lists them all."""
+    PNG paths. PNGs of an earlier drawing that no longer apply are removed, but only those the
+    earlier index lists: a file occmodel did not write is never deleted."""
     out, res = Path(results_dir) / "plots", load(results_dir)
+    index = Path(results_dir) / "index.md"
+    ours = set(re.findall(r"\]\(plots/([^)]+\.png)\)", index.read_text(errors="replace"))) if index.exists() else set()
     paths, lines = [], [f"# Plots for {res.name}", ""]
     for plot in build_figures(res):
         buf = io.BytesIO()
@@ -263,6 +266,7 @@ def draw(results_dir: Path) -> list[Path]:
         paths.append(out / plot.name)
         lines.append(f"- [{plot.name}](plots/{plot.name}): {plot.caption}")
     for stale in set(out.glob("*.png")) - set(paths):
-        stale.unlink()
+        if stale.name in ours:
+            stale.unlink()
     write_atomic(Path(results_dir) / "index.md", "\n".join(lines) + "\n")
     return paths

@@ -1,33 +1,31 @@
 """Result files: atomic writes and typed reads.
 
 Every file occmodel writes goes through `write_atomic`, so an interrupted run never leaves a
-half-written file behind (temp file in the same directory, then `os.replace`). Readers turn
-CSV cells back into numbers so that bounds, plots and summaries work on typed rows.
+half-written file behind (temp file in the same directory, then `os.replace`); the file gets the
+mode the user's umask gives a new file, not the temp file's private 0600. Readers turn CSV cells
+back into numbers so that bounds, plots and summaries work on typed rows, and refuse a file that
+is truncated or not what occmodel wrote. `locked` keeps two processes from writing one directory.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
+
+from .errors import ConfigError
 
 Row = dict[str, Any]
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` so readers see either the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, text.encode())
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -36,10 +34,34 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())   # mkstemp's 0600 is not the user's choice
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def locked(directory: Path, option: str) -> Iterator[None]:
+    """Hold `directory`'s lock (`.occmodel.lock`) or refuse: another process is writing there."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".occmodel.lock", "a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(option, str(directory), "another occmodel process is writing results there "
+                                                      "now; wait for it to finish or choose another directory") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def format_cell(value: Any) -> str:
@@ -79,8 +101,20 @@ def parse_cell(text: str) -> Any:
 
 
 def read_csv(path: Path) -> list[Row]:
-    with open(path, newline="") as f:
-        return [{k: parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    """Typed rows; a `ConfigError` naming the file if it is not a whole CSV (truncated, binary)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(str(path), {}, f"is not a CSV occmodel wrote ({type(exc).__name__})") from None
+    if not lines:
+        raise ConfigError(str(path), {}, "is empty: expected a header line (rewrite it with occmodel run)")
+    header = lines[0]
+    for n, cells in enumerate(lines[1:], start=2):
+        if len(cells) != len(header):
+            raise ConfigError(str(path), {}, f"line {n} has {len(cells)} cells but the header has {len(header)}: "
+                                               "the file is truncated or edited (rewrite it with occmodel run)")
+    return [{k: parse_cell(v) for k, v in zip(header, cells)} for cells in lines[1:]]
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -88,4 +122,9 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """Parsed JSON; a `ConfigError` naming the file if it is truncated or not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(str(path), {}, f"is not a JSON file occmodel wrote ({type(exc).__name__}); "
+                                           "rewrite it with occmodel run") from None

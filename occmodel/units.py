@@ -18,14 +18,13 @@ ALLOWED = 'a number of seconds or a string with a unit, e.g. "250us", "2ms", "1.
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from a number or a string with a unit; rejects negatives, NaN and unknown units."""
+    """Seconds from a number or a string with a unit; rejects negatives, NaN, infinity (a run
+    that must wait forever never ends) and unknown units."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration, {ALLOWED}")
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str):
-        if value.strip().lower() in ("inf", "infinity"):
-            return math.inf
         m = _PATTERN.match(value)
         if not m or (m.group(2) or "s") not in UNITS:
             raise ValueError(f"expected a duration, {ALLOWED}")
@@ -34,6 +33,8 @@ def parse_duration(value: Any) -> float:
         raise ValueError(f"expected a duration, {ALLOWED}")
     if not seconds >= 0:
         raise ValueError(f"a duration must be >= 0 ({ALLOWED})")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be finite ({ALLOWED})")
     return seconds
 
 
@@ -41,7 +42,9 @@ def parse_capacity(value: Any) -> float:
     """A server capacity: a positive whole number, or "inf" for no queueing."""
     if isinstance(value, str) and value.strip().lower() in ("inf", "infinity", "unbounded"):
         return math.inf
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+    if isinstance(value, float) and math.isinf(value) and value > 0:
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value != int(value) or value < 1:
         raise ValueError('expected a whole number >= 1 or "inf"')
     return float(value)
 

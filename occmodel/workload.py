@@ -18,6 +18,7 @@ import numpy as np
 from .client import Client
 from .config import KeyChoice
 from .distributions import blocks
+from .guards import SPIN_LIMIT, stalled
 
 if TYPE_CHECKING:
     from .model import Simulation
@@ -95,8 +96,15 @@ def start(sim: "Simulation") -> Generator | None:
 
 def _closed(sim: "Simulation", client: Client, keys: KeySampler, think: Callable[[], float] | None) -> Generator:
     env, end = sim.env, sim.end
+    instant, spins = -1.0, 0    # operations finished at one simulated instant: a zero-time loop?
     while env.now < end:
         yield from client.operation(keys())
+        if env.now != instant:
+            instant, spins = env.now, 0
+        else:
+            spins += 1
+            if spins >= SPIN_LIMIT:
+                raise stalled(instant, think is not None)
         if think is not None:
             pause = think()
             if pause:

@@ -155,6 +155,17 @@ def test_changed_config_invalidates_saved_runs(tmp_path):
     assert run_path(tmp_path, 0, 0).read_text() != stale
 
 
+def test_another_experiment_is_refused_unless_forced(tmp_path):
+    run_experiment(load_experiment(SMALL), tmp_path, workers=1)
+    saved = run_path(tmp_path, 0, 0).read_text()
+    other = load_experiment(config(experiment__name="other", scenario__network__one_way="2ms"))
+    with pytest.raises(ConfigError, match="'small', not 'other'.*--force"):
+        run_experiment(other, tmp_path, workers=1)
+    assert run_path(tmp_path, 0, 0).read_text() == saved
+    run_experiment(other, tmp_path, workers=1, force=True)
+    assert run_path(tmp_path, 0, 0).read_text() != saved
+
+
 def test_dask_executor_gives_identical_runs(tmp_path):
     pytest.importorskip("dask.distributed")
     exp = load_experiment(config(experiment__replications=2))

@@ -33,7 +33,7 @@ RetryOn = Literal["conflict", "error", "timeout", "too_old"]
 
 
 def _validated(cls: type) -> type:
-    return dataclass(config=ConfigDict(extra="forbid", arbitrary_types_allowed=True), kw_only=True)(cls)
+    return dataclass(config=ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True), kw_only=True)(cls)
 
 
 def register(kind: str, style: str | None = None):
