@@ -44,7 +44,7 @@ def parse_capacity(value: Any) -> float:
         return math.inf
     if isinstance(value, float) and math.isinf(value) and value > 0:
         return math.inf
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value != int(value) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1 or value != int(value):
         raise ValueError('expected a whole number >= 1 or "inf"')
     return float(value)
 

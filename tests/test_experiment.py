@@ -188,3 +188,90 @@ def test_editing_bounds_keeps_saved_runs(tmp_path):
     run_experiment(load_experiment(SMALL), tmp_path, workers=1)
     with_bounds = {**SMALL, "bounds": [{"where": {"policy": "imm"}, "success_rate": "> 0.5"}]}
     assert saved_runs(load_experiment(with_bounds), tmp_path) is not None
+
+
+# --- results directories (issue 13) -------------------------------------------------------------
+def test_fewer_replications_keep_the_saved_runs(tmp_path):
+    run_experiment(load_experiment(SMALL), tmp_path, workers=1)
+    saved = sorted(p.name for p in (tmp_path / "runs").glob("p*.json"))
+    assert len(saved) == 4 * 3
+    rows = run_experiment(load_experiment(SMALL, replications=1), tmp_path, workers=1)
+    assert len(rows) == 4 and sorted(p.name for p in (tmp_path / "runs").glob("p*.json")) == saved
+    assert len(run_experiment(load_experiment(SMALL), tmp_path, workers=1)) == 12
+
+
+def test_user_files_are_never_deleted(tmp_path):
+    from occmodel.plots import draw
+
+    run_experiment(load_experiment(SMALL), tmp_path, workers=1)
+    (tmp_path / "plots").mkdir(exist_ok=True)
+    keep, note = tmp_path / "plots" / "keep.png", tmp_path / "runs" / "notes.txt"
+    keep.write_bytes(b"mine")
+    note.write_text("mine")
+    draw(tmp_path)
+    other = load_experiment(config(experiment__name="other"))
+    run_experiment(other, tmp_path, workers=1, force=True)
+    draw(tmp_path)
+    assert keep.read_bytes() == b"mine" and note.read_text() == "mine"
+
+
+def test_concurrent_runs_into_one_directory_refuse(tmp_path):
+    from occmodel.results import locked
+
+    with locked(tmp_path, "--out"):
+        with pytest.raises(ConfigError, match="--out.*another occmodel process is writing"):
+            run_experiment(load_experiment(SMALL), tmp_path, workers=1)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_two_cli_runs_at_once_never_mix(tmp_path):
+    """Configs A and B into one --out at once: one refuses, the other's files are all its own."""
+    env = {**os.environ, "OCCMODEL_NO_PROGRESS": "1"}
+    procs = []
+    for name in ("aaa", "bbb"):
+        cfg = tmp_path / f"{name}.toml"
+        cfg.write_text(f'[experiment]\nname = "{name}"\nreplications = 6\nduration = "2s"\n'
+                       '[scenario.workload]\nclients = 4\nthink = "1ms"\n[scenario.network]\none_way = "1ms"\n')
+        procs.append(subprocess.Popen([sys.executable, "-m", "occmodel.cli", "run", str(cfg), "--out",
+                                       str(tmp_path / "out"), "--workers", "1", "--no-plots"], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    codes = sorted(p.wait(timeout=120) for p in procs)
+    assert codes == [0, 2]
+    name = read_json_file(tmp_path / "out" / "manifest.json")["name"]
+    assert len(read_csv(tmp_path / "out" / "runs.csv")) == 6 and name in ("aaa", "bbb")
+
+
+def read_json_file(path):
+    import json
+    return json.loads(Path(path).read_text())
+
+
+def test_edited_csv_changes_the_run_identity_and_relative_paths_follow_the_config(tmp_path, monkeypatch):
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "lat.csv").write_text("ms\n1\n2\n")
+    cfg = folder / "e.toml"
+    cfg.write_text('[experiment]\nname = "e"\nduration = "1s"\n[scenario.workload]\nclients = 2\n'
+                   '[scenario.network]\none_way = {dist = "empirical", csv = "lat.csv", column = "ms", unit = "ms"}\n')
+    monkeypatch.chdir(tmp_path)      # not the config's folder
+    exp = load_experiment(cfg)
+    assert exp.points[0].scenario.network.one_way.samples == [0.001, 0.002]
+    first = run_experiment(exp, tmp_path / "out", workers=1)[0]["mean_ms"]
+    (folder / "lat.csv").write_text("ms\n10\n20\n")
+    edited = load_experiment(cfg)
+    assert edited.identity() != exp.identity() and edited.digest() != exp.digest()
+    second = run_experiment(edited, tmp_path / "out", workers=1)[0]["mean_ms"]
+    assert second > 5 * first
+
+
+def test_result_files_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        run_experiment(load_experiment(SMALL), tmp_path / "a", workers=1)
+        os.umask(0o077)
+        run_experiment(load_experiment(SMALL), tmp_path / "b", workers=1)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a" / "runs.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "a" / "runs" / "p0000-r000.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b" / "summary.csv").stat().st_mode & 0o777 == 0o600

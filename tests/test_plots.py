@@ -333,3 +333,34 @@ def test_draw_writes_pngs_and_index_and_removes_stale_plots(tmp_path: Path) -> N
     assert [p.name for p in plots.draw(root)] == ["bars.png"]
     assert not (root / "plots" / "timeseries.png").exists()
     assert "timeseries" not in (root / "index.md").read_text()
+
+
+# --- damaged results directories (issue 13) ---------------------------------------------------------
+def _cut_lines(path: Path, n: int) -> None:
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-n]))
+
+
+@pytest.mark.parametrize("damage,named", [
+    (lambda d: (d / "summary.csv").write_text((d / "summary.csv").read_text()[:-40]), "summary.csv"),
+    (lambda d: _cut_lines(d / "summary.csv", 1), "summary.csv"),
+    (lambda d: _cut_lines(d / "runs.csv", 2), "runs.csv"),
+    (lambda d: (d / "runs.csv").write_text((d / "runs.csv").read_text()[:-25]), "runs.csv"),
+    (lambda d: (d / "manifest.json").write_text('{"name": "synth'), "manifest.json"),
+    (lambda d: (d / "manifest.json").write_text('[1, 2, 3]'), "manifest.json"),
+    (lambda d: (d / "manifest.json").write_bytes(b"\xff\xfe\x81" * 20), "manifest.json"),
+    (lambda d: (d / "timeseries.csv").write_bytes(b"\xff\xfe\x81" * 20), "timeseries.csv"),
+    (lambda d: (d / "latency.csv").write_text(""), "latency.csv"),
+])
+def test_plot_refuses_a_damaged_directory(tmp_path: Path, damage, named) -> None:
+    from click.testing import CliRunner
+
+    from occmodel.cli import main
+    from occmodel.results import read_json
+
+    root = make_results(tmp_path, {"workload.clients": [4, 8, 16]})
+    manifest = read_json(root / "manifest.json")
+    write_json(root / "manifest.json", {**manifest, "points": 3})
+    assert CliRunner().invoke(main, ["plot", str(root)]).exit_code == 0
+    damage(root)
+    result = CliRunner().invoke(main, ["plot", str(root)])
+    assert result.exit_code == 2 and named in result.output and "Traceback" not in result.output, result.output

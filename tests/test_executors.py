@@ -1,0 +1,85 @@
+"""Executors: local workers die with their parent, whatever kills it (issue 13)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from occmodel.errors import ConfigError
+from occmodel.executors import execute
+from occmodel.model import simulate
+
+LONG = """
+[experiment]
+name = "long"
+replications = 4
+duration = "300s"
+[scenario.workload]
+clients = 8
+think = "1ms"
+[scenario.network]
+one_way = "1ms"
+"""
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_exit_when_the_parent_is_killed(tmp_path, sig):
+    cfg = tmp_path / "long.toml"
+    cfg.write_text(LONG)
+    env = {**os.environ, "OCCMODEL_NO_PROGRESS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "occmodel.cli", "run", str(cfg), "--out", str(tmp_path / "out"),
+                             "--workers", "2", "--no-plots"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline, workers = time.time() + 30, []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.1)
+        workers = children(proc.pid)
+    assert len(workers) == 2, "the pool never started"
+    time.sleep(0.5)   # workers are inside their runs
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=30)
+    deadline = time.time() + 10
+    while time.time() < deadline and any(alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(alive(w) for w in workers), "orphan workers still running"
+    if sig == signal.SIGTERM:
+        assert b"Traceback" not in stderr and proc.returncode != 0
+
+
+def test_inline_and_pool_give_the_same_results_in_any_order():
+    tasks = {k: k for k in range(6)}
+    assert sorted(execute(abs, tasks, 1, "local", None)) == sorted(execute(abs, tasks, 2, "local", None)) \
+        == [(k, k) for k in range(6)]
+
+
+def test_a_worker_error_reaches_the_parent_intact():
+    with pytest.raises(ConfigError, match="^seed: got 1.5"):   # pickled back from the worker
+        list(execute(failing, {0: 1.5, 1: 2}, 2, "local", None))
+
+
+def failing(seed):
+    return simulate({"network": {"one_way": "1ms"}}, seed=seed, duration="1ms").metrics

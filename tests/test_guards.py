@@ -1,0 +1,93 @@
+"""Guards: runs that would never end or not fit in memory stop with a message naming the key."""
+import time
+
+import pytest
+
+import occmodel
+from occmodel.errors import ConfigError
+from occmodel.experiment import load_experiment
+from occmodel.guards import BYTES_PER_CLIENT, SPIN_LIMIT, check_memory, estimate_bytes
+
+BREAKER = {"workload": {"kind": "closed", "clients": 2}, "network": {"one_way": "1ms"},
+           "store": {"faults": [{"kind": "error", "probability": 1.0}]},
+           "policy": {"kind": "circuit_breaker", "scope": "client", "inner": {"kind": "exponential"}}}
+
+
+@pytest.mark.parametrize("scope", ["client", "global"])
+def test_zero_time_loop_behind_an_open_breaker_stops_naming_think_and_the_breaker(scope):
+    scenario = {**BREAKER, "policy": {**BREAKER["policy"], "scope": scope}}
+    t = time.perf_counter()
+    with pytest.raises(ConfigError, match=rf"workload.think.*{SPIN_LIMIT} operations.*circuit breaker"):
+        occmodel.simulate(scenario, seed=1, duration="5s")
+    assert time.perf_counter() - t < 10
+
+
+def test_the_same_breaker_with_a_think_time_runs():
+    result = occmodel.simulate({**BREAKER, "workload": {"kind": "closed", "clients": 2, "think": "1ms"}},
+                               seed=1, duration="1s")
+    assert result.metrics["rejected"] > 0
+
+
+def test_batch_that_never_finishes_stops_at_max_time():
+    never = {"workload": {"kind": "batch", "clients": 2}, "operation": {"timeout": "10ms"},
+             "store": {"faults": [{"kind": "down", "mode": "hang"}]}, "policy": {"kind": "exponential", "max_attempts": 0}}
+    with pytest.raises(ConfigError, match=r"experiment.max_time: got '30s'.*2 of 2 operations unfinished"):
+        occmodel.simulate(never, seed=1, max_time="30s")
+
+
+def test_batch_within_max_time_is_untouched():
+    done = {"workload": {"kind": "batch", "clients": 2}, "network": {"one_way": "1ms"}}
+    assert occmodel.simulate(done, seed=1, max_time="1s").metrics["makespan_s"] == pytest.approx(0.004)
+    with pytest.raises(ConfigError, match="max_time"):
+        occmodel.simulate(done, seed=1, max_time="3ms")
+
+
+def test_open_rate_has_a_sanity_limit():
+    with pytest.raises(ConfigError, match="scenario.workload.rate: got 1e\\+30"):
+        occmodel.simulate({"workload": {"kind": "open", "rate": 1e30}}, seed=1)
+    occmodel.simulate({"workload": {"kind": "open", "rate": 1e6}, "network": {"one_way": "1ms"}}, seed=1,
+                      duration="1ms")
+
+
+def test_distinct_keys_beyond_the_keyspace_are_rejected_for_every_kind():
+    with pytest.raises(ConfigError, match="keys.count is 1"):
+        occmodel.simulate({"operation": {"kind": "call", "reads": 2}, "network": {"one_way": "1ms"}}, seed=1)
+
+
+def test_memory_estimate_refuses_what_the_machine_cannot_hold():
+    exp = load_experiment({"experiment": {"name": "m"}, "scenario": {"workload": {"clients": 1000},
+                                                                     "network": {"one_way": "1ms"}}})
+    scenario = exp.points[0].scenario
+    assert estimate_bytes(scenario) > BYTES_PER_CLIENT * 1000
+    check_memory([scenario], 2, available=3 * estimate_bytes(scenario))
+    with pytest.raises(ConfigError, match=r"scenario.workload.clients: got 1000; 4 run\(s\) at once"):
+        check_memory([scenario], 4, available=3 * estimate_bytes(scenario))
+    with pytest.raises(ConfigError, match="keys.count"):
+        occmodel.simulate({"workload": {"keys": {"count": 2**62}}, "network": {"one_way": "1ms"}}, seed=1)
+
+
+@pytest.mark.slow
+def test_memory_per_client_is_within_the_estimate():
+    """The estimate (BYTES_PER_CLIENT) is an upper bound of what a client costs, within 2x."""
+    import tracemalloc
+
+    def peak(clients):
+        tracemalloc.start()
+        occmodel.simulate({"workload": {"clients": clients, "think": "10ms"}, "network": {"one_way": "1ms"}},
+                          seed=1, duration="20ms")
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    per_client = (peak(20_000) - peak(1_000)) / 19_000
+    assert BYTES_PER_CLIENT / 2 < per_client < BYTES_PER_CLIENT, per_client
+
+
+@pytest.mark.parametrize("args,key", [({"seed": 1.5}, "seed"), ({"seed": True}, "seed"), ({"seed": -1}, "seed"),
+                                      ({"seed": 1, "bin": 0}, "bin"), ({"seed": 1, "duration": "inf"}, "duration"),
+                                      ({"seed": 1, "duration": "1e400s"}, "duration"), ({"seed": 1, "duration": 0}, "duration"),
+                                      ({"seed": 1, "warmup": "-1s"}, "warmup"), ({"seed": 1, "replication": 0.5}, "replication"),
+                                      ({"seed": 1, "max_time": "0s"}, "max_time")])
+def test_simulate_rejects_its_own_bad_arguments(args, key):
+    with pytest.raises(ConfigError, match=rf"^{key}: got"):
+        occmodel.simulate({"network": {"one_way": "1ms"}}, **args)
