@@ -1,0 +1,114 @@
+"""Metric invariants over random small scenarios (hypothesis; issue 13).
+
+Whatever the scenario: rates lie in [0, 1], percentiles are ordered and bounded by the max,
+the store is never more than fully busy, throughput never exceeds what was offered (plus, for a
+closed workload measured after a warm-up, the at most `clients` operations already in flight when
+the window opened), and a value that is due (latencies when something succeeded) is not NaN.
+`max_examples` is 50 in the default suite; `--slow` runs 500.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import occmodel
+from occmodel.errors import ConfigError
+from occmodel.units import parse_duration
+
+RATES = ("success_rate", "conflict_rate", "cache_hit_rate", "breaker_open_fraction")
+ms = st.floats(min_value=0.05, max_value=2.0).map(lambda v: f"{v:.3f}ms")
+exp_ms = ms.map(lambda m: {"dist": "exponential", "mean": m})
+inner = st.sampled_from([{"kind": "exponential", "base": "1ms", "cap": "20ms"}, {"kind": "immediate"},
+                         {"kind": "jitter", "mode": "full", "base": "1ms", "cap": "20ms"}])
+policies = st.one_of(
+    st.sampled_from([{"kind": "none"}, {"kind": "immediate"}, {"kind": "exponential", "base": "1ms", "cap": "20ms"},
+                     {"kind": "jitter", "mode": "equal", "base": "1ms", "cap": "10ms", "max_attempts": 0}]),
+    st.builds(lambda i, scope, th: {"kind": "circuit_breaker", "inner": i, "scope": scope, "threshold": th,
+                                    "cooldown": "5ms"}, inner, st.sampled_from(["operation", "client", "global"]),
+              st.integers(1, 5)),
+    st.builds(lambda i: {"kind": "retry_budget", "inner": i, "style": "aws"}, inner),
+)
+
+
+@st.composite
+def scenarios(draw):
+    kind = draw(st.sampled_from(["closed", "open", "batch"]))
+    count = draw(st.integers(1, 8))
+    op_kind = draw(st.sampled_from(["append", "transaction", "call", "value_check", "reload"]))
+    reads = draw(st.integers(1, min(2, count)))
+    writes = 1 if op_kind in ("append", "reload", "value_check") else draw(st.integers(1, reads))
+    workload = {"kind": kind, "clients": draw(st.integers(1, 6)), "keys": {"count": count,
+                "choice": draw(st.sampled_from(["uniform", "zipf", "hotspot"]))}}
+    if kind == "open":
+        workload["rate"] = draw(st.floats(50, 2000))
+    else:
+        workload["think"] = draw(st.one_of(st.just("0s"), exp_ms))
+    if kind == "batch":
+        workload["ops_per_client"] = draw(st.integers(1, 20))
+    store = {"commit": {"capacity": draw(st.sampled_from([1, 2, "inf"])), "service": draw(exp_ms)},
+             "read": {"service": draw(exp_ms)}}
+    if draw(st.booleans()):
+        store["faults"] = [{"kind": "error", "probability": draw(st.floats(0, 0.5))}]
+    scenario = {"workload": workload, "network": {"one_way": draw(exp_ms)}, "store": store,
+                "operation": {"kind": op_kind, "reads": reads, "writes": writes,
+                              "timeout": draw(st.sampled_from(["0s", "3ms", "20ms"]))},
+                "policy": draw(policies)}
+    return scenario, draw(st.sampled_from(["0s", "20ms"])), draw(st.sampled_from(["50ms", "200ms"]))
+
+
+def check(scenario, warmup, duration, seed):
+    try:
+        m = occmodel.simulate(scenario, seed=seed, duration=duration, warmup=warmup, bin="10ms").metrics
+    except ConfigError as exc:   # the zero-time-loop guard: think 0 behind a breaker that refuses at once
+        assert "workload.think" in str(exc) and scenario["policy"]["kind"] == "circuit_breaker", exc
+        return
+    for rate in RATES:
+        v = m[rate]
+        assert v != v or 0 <= v <= 1 + 1e-9, (rate, v)
+    if m["successes"]:
+        lat = [m[k] for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")]
+        assert not any(math.isnan(v) for v in [*lat, m["mean_ms"]]), m
+        assert all(a <= b * (1 + 1e-3) for a, b in zip(lat, lat[1:])), lat   # histogram: 0.1 % buckets
+        assert 0 <= m["mean_ms"] <= m["max_ms"] * (1 + 1e-9)
+    if m["operations"]:
+        assert not math.isnan(m["success_rate"]) and not math.isnan(m["attempts_per_op"])
+    w = scenario["workload"]
+    if w["kind"] != "batch":
+        window = parse_duration(duration)
+        in_flight = w["clients"] if w["kind"] == "closed" and warmup != "0s" else 0
+        # open workloads measured after a warm-up may start with any number in flight: checked only without one
+        if w["kind"] == "closed" or warmup == "0s":
+            assert m["throughput"] <= m["offered"] + in_flight / window + 1e-9, m
+    else:
+        assert m["makespan_s"] >= 0 and m["successes"] <= w["clients"] * w["ops_per_client"]
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.integers(0, 2**16))
+def test_metric_invariants(case, seed):
+    check(*case, seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.integers(0, 2**16))
+def test_metric_invariants_many(case, seed):
+    check(*case, seed)
+
+
+# found by test_metric_invariants with store_utilization among the rates: 1.114 on this scenario
+UTILIZATION_CASE = {"workload": {"kind": "closed", "clients": 3, "keys": {"count": 1}},
+                    "network": {"one_way": {"dist": "exponential", "mean": "1ms"}},
+                    "store": {"commit": {"capacity": 1, "service": {"dist": "exponential", "mean": "2ms"}},
+                              "read": {"service": {"dist": "exponential", "mean": "1ms"}}},
+                    "operation": {"kind": "call"}}
+
+
+@pytest.mark.xfail(strict=True, reason="store_utilization counts busy time outside the window (> 1); issue 12 "
+                                       "bounds it by 1: when that lands, add it to RATES and drop this marker")
+def test_store_utilization_is_at_most_one():
+    m = occmodel.simulate(UTILIZATION_CASE, seed=0, duration="50ms", bin="10ms").metrics
+    assert m["store_utilization"] <= 1, m["store_utilization"]
