@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Generator
 
+from .guards import SPIN_LIMIT, retry_stalled
 from .network import Connection
 from .outcomes import CONFLICT, NAMES, OK, REJECTED, TIMEOUT, TOO_OLD
 from .policies import Policy
@@ -111,6 +112,8 @@ class Client:
                                      breaker=policy.state(op)))
             if delay:
                 yield env.timeout(delay)
+            elif op.tries % SPIN_LIMIT == 0 and env.now == op.start:   # retrying forever at one instant
+                raise retry_stalled(env.now)
         metrics.finish(op.start, env.now, outcome)
         if op.trace is not None:
             sim.on_finish(op, outcome)

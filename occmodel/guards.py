@@ -43,6 +43,15 @@ def stalled(now: float, think: bool) -> ConfigError:
                        "that does not refuse every call")
 
 
+def retry_stalled(now: float) -> ConfigError:
+    """The error for an operation retried `SPIN_LIMIT` times at zero delay without time passing."""
+    return ConfigError("scenario.policy", "(zero-delay retries)",
+                       f"an operation was retried {SPIN_LIMIT} times at t = {now:g} s without simulated time "
+                       "passing: its attempts take no time (network.one_way, the service times and "
+                       "operation.compute are all 0) and the policy's delay is 0. Give a delay a positive value "
+                       "or bound policy.max_attempts")
+
+
 def out_of_time(max_time: float, done: int, total: int) -> ConfigError:
     """The error for a batch run that reached `experiment.max_time` with operations unfinished."""
     return ConfigError("experiment.max_time", f"{max_time:g}s",

@@ -91,3 +91,14 @@ def test_memory_per_client_is_within_the_estimate():
 def test_simulate_rejects_its_own_bad_arguments(args, key):
     with pytest.raises(ConfigError, match=rf"^{key}: got"):
         occmodel.simulate({"network": {"one_way": "1ms"}}, **args)
+
+
+@pytest.mark.parametrize("kind", ["open", "batch"])
+def test_zero_delay_retries_of_zero_time_attempts_stop_naming_the_policy(kind):
+    workload = {"kind": "open", "rate": 10} if kind == "open" else {"kind": "batch", "clients": 1}
+    forever = {"workload": workload, "store": {"faults": [{"kind": "error", "probability": 1.0}]},
+               "policy": {"kind": "exponential", "base": "0s", "cap": "0s", "max_attempts": 0}}
+    with pytest.raises(ConfigError, match=rf"scenario.policy.*retried {SPIN_LIMIT} times.*max_attempts"):
+        occmodel.simulate(forever, seed=1, duration="1s")
+    bounded = {**forever, "policy": {**forever["policy"], "max_attempts": 3}}
+    assert occmodel.simulate(bounded, seed=1, duration="1s").metrics["gave_up"] > 0
