@@ -122,15 +122,37 @@ def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: 
         runs = run_experiment(exp, target, workers=workers, executor=executor, scheduler=scheduler,
                               progress=progress, command=" ".join(["occmodel", *sys.argv[1:]]), force=force)
     _print_summary(target)
+    _warn_censored(target, exp.swept)
     out.print(f"results in {target}/ (runs.csv, summary.csv, timeseries.csv, latency.csv, manifest.json)")
     return runs
 
 
 SHOWN = (("throughput", "ops/s", "{:.1f}"), ("success_rate", "success", "{:.3f}"),
          ("attempts_per_op", "attempts/op", "{:.2f}"), ("p50_ms", "p50 ms", "{:.2f}"), ("p99_ms", "p99 ms", "{:.2f}"),
+         ("all_p99_ms", "all p99 ms", "{:.2f}"), ("censored", "censored", "{:.0f}"),
          ("calls", "calls", "{:.0f}"), ("makespan_s", "makespan s", "{:.3f}"), ("errors", "errors", "{:.0f}"),
          ("rejected", "rejected", "{:.0f}"), ("breaker_open_fraction", "open", "{:.2f}"),
          ("cache_hit_rate", "cache hits", "{:.2f}"))
+
+
+CENSORED_WARN = 0.001   # warn when more than 0.1 % of a point's measured operations never finished
+
+
+def _warn_censored(target: Path, swept: list[str]) -> None:
+    """Name the points whose latency tails are cut off: measured operations still unfinished
+    when the drain ended (`censored`) above `CENSORED_WARN` of the point's operations."""
+    from .results import read_csv
+
+    bad = []
+    for r in read_csv(target / "summary.csv"):
+        censored, finished = r.get("censored") or 0, r.get("operations") or 0
+        if censored and censored > CENSORED_WARN * (censored + finished):
+            where = ", ".join(f"{c}={r[c]}" for c in swept) or "the only point"
+            bad.append(f"{where} ({censored / (censored + finished):.2%})")
+    if bad:
+        err.print("warning: measured operations still unfinished when the drain ended (censored > 0.1 %; "
+                  "latency tails and success rates there are biased; raise experiment.drain): " + "; ".join(bad),
+                  highlight=False, markup=False)
 
 
 def _print_summary(target: Path) -> None:
@@ -264,7 +286,8 @@ def trace(config: str, op_index: int | None, point_filters: tuple[str, ...], rep
     point = _select(exp, point_filters)
     s = exp.settings
     sim = Simulation(point.scenario, seed=s.seed, replication=replication, duration=s.duration, warmup=s.warmup,
-                     bin_width=s.bin, trace_op=op_index if op_index is not None else -1, stop_after_trace=True)
+                     bin_width=s.bin, trace_op=op_index if op_index is not None else -1, stop_after_trace=True,
+                     drain=s.drain)
     sim.run()
     if sim.trace is None:
         raise ConfigError("--op", op_index, f"the run started only {sim.started} operations")

@@ -13,6 +13,7 @@ commit request and result are plain tuples.
 """
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Generator
 
 from .guards import SPIN_LIMIT, retry_stalled
@@ -24,6 +25,8 @@ from .trace import Span
 
 if TYPE_CHECKING:
     from .model import Simulation
+
+_NO_DELAY = itertools.repeat(0.0).__next__
 
 
 class Op:
@@ -52,7 +55,15 @@ class Client:
     def __init__(self, sim: "Simulation", cid: int) -> None:
         self.id, self.sim, self.env = cid, sim, sim.env
         self.store, self.net, self.policy, self.metrics = sim.store, sim.network, sim.policy, sim.metrics
-        self.conn = Connection()
+        # every random draw that belongs to this client has its own stream, keyed by the client's id
+        # (never by the sweep point): independent clients, common random numbers across points
+        net = sim.scenario.network
+        self.conn = Connection(sim.sampler(net.one_way, "network", cid) or _NO_DELAY)
+        self.hop = self.conn.hop
+        self.jitter = sim.uniform("jitter", cid)
+        self.loss = net.loss
+        self.lossy = net.loss > 0
+        self.lost = sim.uniform("loss", cid) if self.lossy else _NO_DELAY
         self.cache: dict[int, tuple[int, int, float]] = {}      # value checks: key -> (version, seq, time)
         op = sim.scenario.operation
         self.kind = op.kind
@@ -63,10 +74,9 @@ class Client:
         self.history_reads = op.kind == "reload"
         self.value_check = op.kind == "value_check"
         self.free_retries = op.value_check_retries
-        self.compute = sim.sampler(op.compute, "compute")
+        self.compute = sim.sampler(op.compute, "compute", cid)
         self.timed = op.timeout > 0 or self.policy.deadline > 0
         self.timeout = op.timeout
-        self.lossy = sim.scenario.network.loss > 0
         # a policy that keeps the base class's no-op `admit` / `record` costs nothing per attempt
         kind = type(self.policy)
         self.admits = kind.admit is not Policy.admit
@@ -88,11 +98,11 @@ class Client:
                 break
             outcome = yield from self.attempt(op)
             if outcome == OK:
-                metrics.attempt(env.now, OK, 0, op.optimistic)
+                metrics.attempt(op.start, env.now, OK, 0, op.optimistic)
                 if self.records:
                     policy.record(op, OK)
                 break
-            metrics.attempt(env.now, outcome, op.current - op.attempted + 1 if outcome == CONFLICT else 0,
+            metrics.attempt(op.start, env.now, outcome, op.current - op.attempted + 1 if outcome == CONFLICT else 0,
                             op.optimistic)
             if self.records:
                 policy.record(op, outcome)
@@ -192,7 +202,7 @@ class Client:
         """All reads in one message (one request hop), served concurrently, replies as each ends."""
         env, net = self.env, self.net
         sent = env.now
-        if self.lossy and net.lost():
+        if self.lossy and self.lost() < self.loss:
             yield env.event()
         hop = net.send(self.conn, sent)
         if hop:
@@ -210,7 +220,7 @@ class Client:
         env, net = self.env, self.net
         if not message:
             sent = env.now
-            if self.lossy and net.lost():
+            if self.lossy and self.lost() < self.loss:
                 yield env.event()        # lost on the way: only the timeout will tell
             hop = net.send(self.conn, sent)
             if hop:
@@ -219,9 +229,9 @@ class Client:
         key = op.keys[i]
         outcome, version, seq, events = yield from self.store.read(key, history)
         served = env.now
-        if self.lossy and net.lost():
+        if self.lossy and self.lost() < self.loss:
             yield env.event()
-        hop = net.hop()
+        hop = self.hop()
         if hop:
             yield env.timeout(hop)
         if op.tries == tries:
@@ -240,16 +250,16 @@ class Client:
     def commit(self, op: Op, request: CommitRequest | None, tries: int) -> Generator:
         env, net = self.env, self.net
         sent = env.now
-        if self.lossy and net.lost():
+        if self.lossy and self.lost() < self.loss:
             yield env.event()
         hop = net.send(self.conn, sent)
         if hop:
             yield env.timeout(hop)
         message = self.conn.message
         outcome, current, attempted, seq = yield from self.store.commit(request)
-        if self.lossy and net.lost():
+        if self.lossy and self.lost() < self.loss:
             yield env.event()
-        hop = net.hop()
+        hop = self.hop()
         if hop:
             yield env.timeout(hop)
         if op.tries == tries:

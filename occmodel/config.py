@@ -138,7 +138,9 @@ class Operation(StrictModel):
     writes: int = Field(default=1, ge=0)
     compute: Distribution = ZERO
     timeout: Duration = 0.0
-    value_check_retries: int = Field(default=1, ge=0)
+    # only an operation's first attempt trusts the cache (a retry has read fresh versions), so at
+    # most one failed value check can earn a free retry: 0 or 1, anything else is rejected
+    value_check_retries: int = Field(default=1, ge=0, le=1)
 
 
 class Scenario(StrictModel):

@@ -32,7 +32,7 @@ from .metrics import METRICS, SERIES
 from .model import simulate
 from .results import Row, locked, read_csv, read_json, write_atomic, write_csv, write_json
 from .stats import summarize
-from .units import Duration
+from .units import Drain, Duration
 from .version import __version__
 
 TOP_LEVEL = ("experiment", "scenario", "sweep", "bounds", "tune", "compare")
@@ -45,6 +45,7 @@ class ExperimentTable(StrictModel):
     replications: int = Field(default=1, ge=1)
     duration: Duration = Field(default=10.0, gt=0)
     warmup: Duration = 0.0
+    drain: Drain = "auto"       # after the window: load goes on until measured operations finish
     bin: Duration = Field(default=1.0, gt=0)
     max_time: Duration = Field(default=MAX_TIME, gt=0)   # batch: simulated-time limit of one run
     description: str = ""
@@ -208,14 +209,14 @@ def column_value(key: str, value: Any) -> Any:
 
 
 # --- running ---------------------------------------------------------------------------------
-Task = tuple[Scenario, int, int, float, float, float, float]
+Task = tuple[Scenario, int, int, float, float, float, float, float | str]
 
 
 def run_task(task: Task) -> dict[str, Any]:
     """One replication of one point: picklable in and out, for any executor."""
-    scenario, seed, replication, duration, warmup, bin_width, max_time = task
+    scenario, seed, replication, duration, warmup, bin_width, max_time, drain = task
     result = simulate(scenario, seed=seed, replication=replication, duration=duration, warmup=warmup, bin=bin_width,
-                      max_time=max_time)
+                      max_time=max_time, drain=drain)
     edges, counts = result.latency
     return {"metrics": result.metrics, "timeseries": result.timeseries,
             "latency": [[float(e) * 1e3, int(c)] for e, c in zip(edges.tolist(), counts.tolist())]}
@@ -242,7 +243,7 @@ def run_experiment(exp: Experiment, out: Path, *, workers: int | None = None, ex
         done = total - len(todo)
         if progress:
             progress(done, total)
-        tasks = {(p.index, r): (p.scenario, s.seed, r, s.duration, s.warmup, s.bin, s.max_time) for p, r in todo}
+        tasks = {(p.index, r): (p.scenario, s.seed, r, s.duration, s.warmup, s.bin, s.max_time, s.drain) for p, r in todo}
         for (point, rep), outcome in execute(run_task, tasks, workers, executor, scheduler):
             write_atomic(run_path(out, point, rep), json.dumps(outcome))
             done += 1

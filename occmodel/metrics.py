@@ -1,10 +1,19 @@
 """Per-run measurement in bounded memory.
 
 The model calls a handful of counting methods per attempt; nothing allocates per event except
-one float appended to a latency buffer, which is folded into a log-bucketed histogram every
+floats appended to latency buffers, which are folded into log-bucketed histograms every
 `FOLD` values (relative bucket width 0.1 %, so percentiles are exact to ±0.05 % while memory
-stays fixed however long the run). Counts land in the measurement window [warmup, warmup +
-duration); the time series covers the whole run, warm-up included, one list slot per bin.
+stays fixed however long the run).
+
+The measured population is every operation that *started* in the window [warmup, warmup +
+duration): its attempts and outcomes count wherever they happen, so an operation still
+running when the window closes is followed through the drain (the model keeps the load running)
+instead of being dropped, which would cut off exactly the slow tail. What is still unfinished
+when the drain ends is `censored`. Rates (throughput, offered) and time averages (utilization,
+concurrency, breaker open fraction) are per second of the window. `p50_ms ...` cover successful
+operations only; `all_*_ms` every finished one, whatever its outcome (a policy that gives up
+early cannot look fast there). The time series covers the whole run, warm-up included, one
+list slot per bin.
 """
 from __future__ import annotations
 
@@ -17,7 +26,8 @@ from .outcomes import CONFLICT, ERROR, OK, REJECTED, TIMEOUT, TOO_OLD
 
 METRICS = (
     "throughput", "offered", "success_rate", "attempts_per_op", "conflict_rate", "gave_up", "rejected",
-    "timeouts", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "breaker_open_fraction",
+    "timeouts", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "all_mean_ms", "all_p50_ms",
+    "all_p90_ms", "all_p99_ms", "all_p999_ms", "all_max_ms", "censored", "breaker_open_fraction",
     "breaker_transitions", "store_utilization", "mean_version_gap", "makespan_s", "calls",
     "operations", "successes", "errors", "concurrency", "cache_hit_rate", "collapsed", "recovery_s", "events",
     "wall_s",
@@ -67,7 +77,9 @@ class LatencyHistogram:
 
 
 class Recorder:
-    """Counts for one run; `t0`/`t1` bound the measurement window (batch: 0 and inf)."""
+    """Counts for one run; `t0`/`t1` bound the measurement window (batch: 0 and inf).
+
+    `drained`, if set (an event), succeeds when the last measured operation finishes."""
 
     def __init__(self, t0: float, t1: float, bin_width: float) -> None:
         self.t0, self.t1, self.bin = t0, t1, bin_width
@@ -78,7 +90,9 @@ class Recorder:
         self._starts, self._successes = self.series["starts"], self.series["successes"]
         self._conflicts, self._retries = self.series["conflicts"], self.series["retries"]
         self._rejections, self._timeouts = self.series["rejections"], self.series["timeouts"]
-        self.latency = LatencyHistogram()
+        self.latency = LatencyHistogram()        # successful operations
+        self.all_latency = LatencyHistogram()    # every finished operation
+        self.drained: Any = None
         self.started = self.finished = self.succeeded = self.gave_up = self.rejected = 0
         self.attempts = self.conflicts = self.errors = self.timeouts = self.too_old = 0
         self.gap_sum = 0
@@ -113,14 +127,14 @@ class Recorder:
         if t0 <= now < t1:
             self.started += 1
 
-    def attempt(self, now: float, outcome: int, gap: int, optimistic: bool) -> None:
-        """An attempt that reached the store (or timed out trying) came back."""
+    def attempt(self, start: float, now: float, outcome: int, gap: int, optimistic: bool) -> None:
+        """An attempt of the operation started at `start` reached the store (or timed out trying)."""
         if outcome:
             if outcome == CONFLICT:
                 self._conflicts[self._bin(now)] += 1
             elif outcome == TIMEOUT:
                 self._timeouts[self._bin(now)] += 1
-        if not self.t0 <= now < self.t1:
+        if not self.t0 <= start < self.t1:
             return
         self.attempts += 1
         if optimistic:
@@ -155,19 +169,26 @@ class Recorder:
             self.last_success = now
         elif outcome == REJECTED:
             self._rejections[self._bin(now)] += 1
-        if not t0 <= now < t1:
+        if not t0 <= start < t1:
             return
         self.finished += 1
+        took = now - start
+        buf = self.all_latency.buffer
+        buf.append(took)
+        if len(buf) >= FOLD:
+            self.all_latency.fold()
         if outcome == OK:
             self.succeeded += 1
             buf = self.latency.buffer
-            buf.append(now - start)
+            buf.append(took)
             if len(buf) >= FOLD:
                 self.latency.fold()
         elif outcome == REJECTED:
             self.rejected += 1
         else:
             self.gave_up += 1
+        if self.drained is not None and self.finished == self.started:
+            self.drained.succeed()
 
     def breaker_open(self, opened: float, closed: float, share: float) -> None:
         """A breaker was open from `opened` to `closed`; `share` = 1 / number of breakers."""
@@ -184,8 +205,9 @@ class Recorder:
         """The section-3 metrics; `end` is when the run stopped (batch: the makespan)."""
         span = (min(end, self.t1) - self.t0) or math.nan
         area = self.area + self.inflight * self._clip(end) - self.open_starts
-        lat = self.latency
+        lat, every = self.latency, self.all_latency
         lat.fold()
+        every.fold()
         ms = 1e3
         return {
             "throughput": self.succeeded / span,
@@ -202,6 +224,13 @@ class Recorder:
             "p99_ms": lat.quantile(0.99) * ms,
             "p999_ms": lat.quantile(0.999) * ms,
             "max_ms": lat.max * ms if lat.n else math.nan,
+            "all_mean_ms": every.total / every.n * ms if every.n else math.nan,
+            "all_p50_ms": every.quantile(0.5) * ms,
+            "all_p90_ms": every.quantile(0.9) * ms,
+            "all_p99_ms": every.quantile(0.99) * ms,
+            "all_p999_ms": every.quantile(0.999) * ms,
+            "all_max_ms": every.max * ms if every.n else math.nan,
+            "censored": self.started - self.finished if math.isfinite(self.t1) else 0,
             "breaker_open_fraction": self.breaker_open_time / span,
             "breaker_transitions": self.breaker_transitions,
             "store_utilization": utilization,

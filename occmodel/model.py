@@ -29,10 +29,19 @@ from .policies import build_policy
 from .stability import collapsed, last_disturbance, recovery_s
 from .store import Server, Store
 from .trace import Span
-from .units import parse_duration
+from .units import parse_drain, parse_duration
 from . import workload
 
 DEFAULT_DURATION = 10.0
+DRAIN_CAP = 10      # "auto" drain: a policy deadline is waited for up to this many windows
+
+
+def auto_drain(duration: float, deadline: float) -> float:
+    """The drain limit `"auto"` stands for: as long as the window, or as the policy's deadline
+    (no measured operation can outlive it) if that is longer, but at most `DRAIN_CAP` windows.
+    The drain ends as soon as the last measured operation finishes, so a healthy system pays
+    only for its slowest operation; the limit matters only when operations outlive the window."""
+    return max(duration, min(deadline, DRAIN_CAP * duration))
 
 
 @dataclass
@@ -69,7 +78,7 @@ def events_scheduled(env: simpy.Environment) -> int:
 class Simulation:
     def __init__(self, scenario: Scenario, *, seed: int, replication: int, duration: float,
                  warmup: float, bin_width: float, trace_op: int | None = None,
-                 stop_after_trace: bool = False, max_time: float = MAX_TIME) -> None:
+                 stop_after_trace: bool = False, max_time: float = MAX_TIME, drain: float | str = "auto") -> None:
         self.scenario, self.seed, self.replication = scenario, seed, replication
         self.max_time = max_time   # batch runs: simulated-time limit
         self.env = env = Environment()
@@ -78,17 +87,19 @@ class Simulation:
         self.metrics = Recorder(self.t0, self.end, bin_width)
         self.trace_op, self.trace, self.started, self.traced_index = trace_op, None, 0, -1
         self.stop_after_trace = stop_after_trace   # `occmodel trace`: end the run once the op is done
+        self.stopped = False
         self.breaker_log: list[tuple[float, str, str]] = []
         st = scenario.store
-        self.read_server = Server(env, st.read, self.sampler(st.read.service, "read"), self.t0)
-        self.commit_server = Server(env, st.commit, self.sampler(st.commit.service, "commit"), self.t0)
+        self.read_server = Server(env, st.read, self.sampler(st.read.service, "read"), self.t0, self.end)
+        self.commit_server = Server(env, st.commit, self.sampler(st.commit.service, "commit"), self.t0, self.end)
         self.store = Store(env, st, self.read_server, self.commit_server, scenario.workload.keys.count,
                            self.uniform("faults"))
         net = scenario.network
-        self.network = Network(net, self.sampler(net.one_way, "network") or (lambda: 0.0), self.uniform("loss"))
+        self.network = Network(net)
         self.policy = build_policy(scenario.policy)
         self.clients: list[Client] = []
         self.policy.bind(self)
+        self.drain = 0.0 if batch else auto_drain(duration, self.policy.deadline) if drain == "auto" else float(drain)
 
     # --- random streams ---------------------------------------------------------------------
     def rng(self, stream: str, *extra: int) -> np.random.Generator:
@@ -101,8 +112,8 @@ class Simulation:
             return None
         return dist.sampler(self.rng(stream, *extra), size)
 
-    def uniform(self, stream: str) -> Sampler:
-        rng = self.rng(stream)
+    def uniform(self, stream: str, *extra: int) -> Sampler:
+        rng = self.rng(stream, *extra)
         return blocks(lambda n: rng.random(n))
 
     # --- hooks from clients ----------------------------------------------------------------
@@ -116,6 +127,7 @@ class Simulation:
 
     def on_finish(self, op: Op, outcome: int) -> None:
         if op.trace is not None and self.stop_after_trace:
+            self.stopped = True
             stop = self.env.event()     # nothing more to see: end the run here
             stop.callbacks.append(simpy.core.StopSimulation.callback)
             stop.succeed()
@@ -124,17 +136,22 @@ class Simulation:
     def run(self) -> Result:
         wall = time.perf_counter()
         done = workload.start(self)
+        env, recorder = self.env, self.metrics
         if done is not None:
-            self.env.run(until=self.env.any_of([done, self.env.timeout(self.max_time)]))
+            env.run(until=env.any_of([done, env.timeout(self.max_time)]))
             if not done.triggered:
                 w = self.scenario.workload
                 raise out_of_time(self.max_time, self.metrics.finished, w.clients * w.ops_per_client)
-            end = self.env.now
         else:
-            self.env.run(until=self.end)
-            end = self.end
+            env.run(until=self.end)
+            if not self.stopped and self.drain > 0 and recorder.finished < recorder.started:
+                # the drain: load goes on until the last measured operation is done, or the limit
+                recorder.drained = drained = env.event()
+                drained.callbacks.append(simpy.core.StopSimulation.callback)
+                env.run(until=self.end + self.drain)
+        end = env.now
         self.policy.finish(end)
-        span = (end - self.t0) or math.nan
+        span = (min(end, self.end) - self.t0) or math.nan
         utilization = self.commit_server.utilization(span) if span == span else math.nan
         metrics = self.metrics.summary(end, utilization)
         batch = self.scenario.workload.kind == "batch"
@@ -143,7 +160,7 @@ class Simulation:
         metrics.update(self.stability())
         metrics["events"] = events_scheduled(self.env)
         metrics["wall_s"] = time.perf_counter() - wall
-        return Result(metrics, self.metrics.timeseries(end), self.metrics.latency.nonempty(), self.trace,
+        return Result(metrics, recorder.timeseries(min(end, self.end)), recorder.latency.nonempty(), self.trace,
                       self.breaker_log)
 
     def stability(self) -> dict[str, float]:
@@ -159,12 +176,14 @@ class Simulation:
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int, duration: float | str | None = None,
              warmup: float | str = 0, replication: int = 0, bin: float | str = 1.0,
-             trace_op: int | None = None, max_time: float | str = MAX_TIME) -> Result:
+             trace_op: int | None = None, max_time: float | str = MAX_TIME, drain: float | str = "auto") -> Result:
     """Run one replication of a scenario (a `Scenario` or a `[scenario]`-shaped mapping).
 
-    `duration` (default 10 s) and `warmup` bound the measurement of closed and open workloads;
-    batch workloads run until every operation is done, or fail at `max_time` of simulated time.
-    Raises `ConfigError` on bad input, its own arguments included.
+    `duration` (default 10 s) and `warmup` bound the measurement of closed and open workloads:
+    operations that start in the window are measured, and the load goes on after it until they
+    are all done or `drain` ("auto": see `auto_drain`; a duration; 0 = stop at the window's end)
+    runs out. Batch workloads run until every operation is done, or fail at `max_time` of
+    simulated time. Raises `ConfigError` on bad input, its own arguments included.
     """
     if not isinstance(scenario, (Scenario, Mapping)):
         raise ConfigError("scenario", scenario, "expected a Scenario or a mapping shaped like [scenario]")
@@ -173,7 +192,8 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int, duration: flo
     dur = DEFAULT_DURATION if duration is None else positive("duration", duration)
     check_memory([sc])
     sim = Simulation(sc, seed=seed, replication=replication, duration=dur, warmup=argument("warmup", warmup),
-                     bin_width=positive("bin", bin), trace_op=trace_op, max_time=positive("max_time", max_time))
+                     bin_width=positive("bin", bin), trace_op=trace_op, max_time=positive("max_time", max_time),
+                     drain=drain_argument(drain))
     return sim.run()
 
 
@@ -192,6 +212,14 @@ def argument(name: str, value: Any) -> float:
         raise ConfigError(name, value, str(exc)) from None
 
 
+def drain_argument(value: Any) -> float | str:
+    """The `drain` argument: "auto" or a finite duration, or a `ConfigError` naming it."""
+    try:
+        return parse_drain(value)
+    except ValueError as exc:
+        raise ConfigError("drain", value, str(exc)) from None
+
+
 def positive(name: str, value: Any) -> float:
     seconds = argument(name, value)
     if seconds <= 0:
@@ -199,4 +227,4 @@ def positive(name: str, value: Any) -> float:
     return seconds
 
 
-__all__ = ["Result", "Simulation", "simulate"]
+__all__ = ["Result", "Simulation", "auto_drain", "simulate"]

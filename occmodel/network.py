@@ -4,7 +4,7 @@ Every hop draws its own one-way delay. A request rides in a *message*: requests 
 together (pipelined reads) share one message and so one request hop, and with a `coalesce`
 window a client's requests sent within the window share the message that leaves when the
 window closes. Replies travel separately, each as soon as its own service ends. A message may
-be lost; only the client's request timeout finds that out.
+be lost (the client draws that, on its own stream); only its request timeout finds that out.
 """
 from __future__ import annotations
 
@@ -15,22 +15,22 @@ from .distributions import Sampler
 
 
 class Connection:
-    """A client's connection: remembers the message still open for coalescing."""
+    """A client's connection: its own one-way delay stream, and the message still open for coalescing."""
 
-    __slots__ = ("depart", "arrive", "message")
+    __slots__ = ("hop", "depart", "arrive", "message")
 
-    def __init__(self) -> None:
+    def __init__(self, hop: Sampler) -> None:
+        self.hop = hop
         self.depart = self.arrive = -1.0
         self.message = 0
 
 
 class Network:
-    def __init__(self, cfg: NetworkConfig, hop: Sampler, uniform: Sampler) -> None:
-        self.hop = hop
+    """Message ids and the coalescing rule; delays are drawn per connection (a stream per client)."""
+
+    def __init__(self, cfg: NetworkConfig) -> None:
         self.pipelining = cfg.pipelining
         self.coalesce = cfg.coalesce
-        self.loss = cfg.loss
-        self.uniform = uniform
         self.ids = itertools.count(1)
 
     def send(self, conn: Connection, now: float) -> float:
@@ -39,11 +39,8 @@ class Network:
             if now <= conn.depart:           # the held message has not left yet: ride it
                 return conn.arrive - now
             conn.depart = now + self.coalesce
-            conn.arrive = conn.depart + self.hop()
+            conn.arrive = conn.depart + conn.hop()
             conn.message = next(self.ids)
             return conn.arrive - now
         conn.message = next(self.ids)
-        return self.hop()
-
-    def lost(self) -> bool:
-        return self.loss > 0 and self.uniform() < self.loss
+        return conn.hop()

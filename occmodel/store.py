@@ -46,8 +46,9 @@ _NO_SERVICE = itertools.repeat(0.0).__next__
 class Server:
     """A pool of `capacity` identical servers with load-dependent service time."""
 
-    def __init__(self, env: simpy.Environment, cfg: ServerConfig, service: Sampler | None, t0: float) -> None:
-        self.env, self.t0 = env, t0
+    def __init__(self, env: simpy.Environment, cfg: ServerConfig, service: Sampler | None, t0: float,
+                 t1: float) -> None:
+        self.env, self.t0, self.t1 = env, t0, t1     # the measurement window
         self.service = service or _NO_SERVICE
         self.capacity = cfg.capacity
         self.resource = None if math.isinf(cfg.capacity) else simpy.Resource(env, int(cfg.capacity))
@@ -65,8 +66,9 @@ class Server:
         if self.slow or self.per_inflight:
             duration = self.loaded(duration)
         env = self.env
-        if env.now >= self.t0:
-            self.busy += duration
+        now = env.now
+        if now + duration > self.t0 and now < self.t1:     # only busy time inside the window counts
+            self.busy += min(now + duration, self.t1) - max(now, self.t0)
         if duration:
             self.in_service += 1
             yield env.timeout(duration)
@@ -83,7 +85,8 @@ class Server:
         return duration + self.per_inflight * self.in_service
 
     def utilization(self, span: float) -> float:
-        """Busy fraction of the pool; for `inf` capacity, the mean number in service."""
+        """Busy fraction of the pool over the window (`span` long), ≤ 1; for `inf` capacity, the
+        mean number in service."""
         return self.busy / span / (1.0 if math.isinf(self.capacity) else self.capacity)
 
 

@@ -38,6 +38,19 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
+def parse_drain(value: Any) -> float | str:
+    """`experiment.drain`: "auto" or a finite duration."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise ValueError(f'expected "auto" or a duration, {ALLOWED}') from None
+    if math.isinf(seconds):
+        raise ValueError('expected "auto" or a finite duration (a drain must end)')
+    return seconds
+
+
 def parse_capacity(value: Any) -> float:
     """A server capacity: a positive whole number, or "inf" for no queueing."""
     if isinstance(value, str) and value.strip().lower() in ("inf", "infinity", "unbounded"):
@@ -51,6 +64,7 @@ def parse_capacity(value: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Capacity = Annotated[float, BeforeValidator(parse_capacity)]
+Drain = Annotated[float | str, BeforeValidator(parse_drain)]
 
 
 def format_duration(seconds: float) -> str:

@@ -95,9 +95,10 @@ def start(sim: "Simulation") -> Generator | None:
 
 
 def _closed(sim: "Simulation", client: Client, keys: KeySampler, think: Callable[[], float] | None) -> Generator:
-    env, end = sim.env, sim.end
+    """Operation, think, operation... for as long as the run goes (through the drain too)."""
+    env = sim.env
     instant, spins = -1.0, 0    # operations finished at one simulated instant: a zero-time loop?
-    while env.now < end:
+    while True:
         yield from client.operation(keys())
         if env.now != instant:
             instant, spins = env.now, 0
@@ -124,8 +125,9 @@ def _arrivals(sim: "Simulation", clients: list[Client], keys: KeySampler) -> Gen
     """Poisson arrivals; at a rate change the next gap is redrawn (memoryless, so exact).
 
     Each arrival goes to a client drawn uniformly (its own stream), so each of N clients sees a
-    Poisson process at rate/N: the thinning of a Poisson process is Poisson."""
-    env, end = sim.env, sim.end
+    Poisson process at rate/N: the thinning of a Poisson process is Poisson. Arrivals go on
+    for as long as the run does (through the drain too)."""
+    env = sim.env
     w = sim.scenario.workload
     steps = [(math.inf, w.rate, False)] if w.schedule is None else [
         (s.until if s.until is not None else math.inf, s.rate, s.ramp) for s in w.schedule]
@@ -135,18 +137,16 @@ def _arrivals(sim: "Simulation", clients: list[Client], keys: KeySampler) -> Gen
     begin, before = 0.0, 0.0
     for until, rate, ramp in steps:
         slope = (rate - before) / (until - begin) if ramp else 0.0
-        while env.now < min(until, end):
+        while env.now < until:
             gap = ramp_gap(gaps(), before + slope * (env.now - begin), slope) if ramp else \
                 gaps() / rate if rate > 0 else math.inf
             if env.now + gap >= until:
-                if until < end:
-                    yield env.timeout(until - env.now)
-                else:
+                if math.isinf(until):
                     return
+                yield env.timeout(until - env.now)
                 break
             yield env.timeout(gap)
-            if env.now < end:
-                env.process(clients[pick()].operation(keys()))
+            env.process(clients[pick()].operation(keys()))
         begin, before = until, rate
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from occmodel.metrics import RESOLUTION, LatencyHistogram, Recorder
-from occmodel.outcomes import CONFLICT, OK
+from occmodel.outcomes import CONFLICT, OK, REJECTED
 
 
 @settings(max_examples=30, deadline=None)
@@ -31,21 +31,66 @@ def test_memory_is_bounded_by_folding():
     assert h.quantile(0.5) == pytest.approx(math.log(2) * 1e-3, rel=0.02)
 
 
-def test_window_excludes_warmup_and_bins_cover_the_run():
+def test_population_is_operations_started_in_the_window_and_bins_cover_the_run():
     r = Recorder(t0=1.0, t1=3.0, bin_width=1.0)
-    r.start(0.5)                      # warm-up: binned, not counted
-    r.attempt(0.6, CONFLICT, 2, False)
-    r.finish(0.5, 1.5, OK)            # finishes inside the window: counted with its latency
+    r.start(0.5)                      # warm-up: binned, not measured, even though it finishes inside
+    r.attempt(0.5, 0.6, CONFLICT, 2, False)
+    r.finish(0.5, 1.5, OK)
     r.start(2.0)
-    r.attempt(2.1, OK, 0, False)
+    r.attempt(2.0, 2.1, OK, 0, False)
     r.finish(2.0, 2.5, OK)
+    r.start(2.5)                      # started in the window, finishes after it: still measured
+    r.attempt(2.5, 3.2, CONFLICT, 3, False)
+    r.finish(2.5, 3.5, CONFLICT)
+    r.start(2.9)                      # started in the window, never finished: censored
     m = r.summary(3.0, 0.0)
-    assert m["operations"] == 2 and m["successes"] == 2 and m["offered"] == 0.5
-    assert m["conflict_rate"] == 0 and math.isnan(m["mean_version_gap"])
-    assert m["mean_ms"] == pytest.approx(750.0)
+    assert m["operations"] == 2 and m["successes"] == 1 and m["censored"] == 1 and m["offered"] == 1.5
+    assert m["throughput"] == 0.5 and m["success_rate"] == 0.5 and m["gave_up"] == 1
+    assert m["attempts_per_op"] == 1 and m["conflict_rate"] == 0.5 and m["mean_version_gap"] == 3
+    assert m["mean_ms"] == pytest.approx(500.0) and m["max_ms"] == pytest.approx(500.0)
+    assert m["all_mean_ms"] == pytest.approx(750.0) and m["all_max_ms"] == pytest.approx(1000.0)
     ts = r.timeseries(3.0)
-    assert ts["starts"][:3] == [1, 0, 1] and ts["conflicts"][0] == 1
-    assert m["concurrency"] == pytest.approx((0.5 + 0.5) / 2)   # one op in flight for 1 s of 2
+    assert ts["starts"][:3] == [1, 0, 3] and ts["conflicts"][0] == 1
+    # in flight over the window: the warm-up op for 0.5 s, then 0.5 + 0.5 + 0.1 s
+    assert m["concurrency"] == pytest.approx((0.5 + 0.5 + 0.5 + 0.1) / 2)
+
+
+def test_all_latencies_cover_every_outcome_and_success_latencies_only_successes():
+    """Survivorship bias: a fast give-up must not make the success percentiles look good, and
+    must show in the all_* ones."""
+    r = Recorder(t0=0.0, t1=10.0, bin_width=1.0)
+    for i in range(90):
+        r.start(0.0)
+        r.finish(0.0, 1.0, OK)                  # 90 successes after 1 s
+    for i in range(10):
+        r.start(0.0)
+        r.finish(0.0, 0.001, REJECTED)         # 10 fast-fails after 1 ms
+    m = r.summary(10.0, 0.0)
+    assert m["p50_ms"] == pytest.approx(1000, rel=RESOLUTION) and m["max_ms"] == pytest.approx(1000)
+    assert m["all_p50_ms"] == pytest.approx(1000, rel=RESOLUTION)
+    assert m["all_mean_ms"] == pytest.approx((90 * 1000 + 10 * 1) / 100)
+    assert m["all_p90_ms"] == pytest.approx(1000, rel=RESOLUTION)
+    r2 = Recorder(t0=0.0, t1=10.0, bin_width=1.0)
+    for i in range(100):
+        r2.start(0.0)
+        r2.finish(0.0, 0.001 if i < 50 else 2.0, OK if i < 50 else CONFLICT)
+    m2 = r2.summary(10.0, 0.0)
+    assert m2["p99_ms"] == pytest.approx(1, rel=RESOLUTION) and m2["all_p99_ms"] == pytest.approx(2000, rel=RESOLUTION)
+
+
+def test_drained_event_fires_when_the_last_measured_operation_finishes():
+    import simpy
+
+    env = simpy.Environment()
+    r = Recorder(t0=0.0, t1=1.0, bin_width=1.0)
+    r.start(0.5)
+    r.start(0.6)
+    r.drained = env.event()
+    r.finish(0.5, 1.2, OK)
+    assert not r.drained.triggered
+    r.start(1.3)                      # after the window: load, not population
+    r.finish(0.6, 1.4, OK)
+    assert r.drained.triggered and r.summary(1.4, 0.0)["censored"] == 0
 
 
 def test_breaker_open_time_is_split_across_bins():

@@ -167,6 +167,8 @@ def test_common_random_numbers_pair_policies():
     ({"policy": {"kind": "exponential", "bsae": "1ms"}}, "scenario.policy.bsae"),
     ({"network": {"one_way": "1ms", "loss": 0.1}}, "scenario"),
     ({"network": {"one_way": "0s"}}, "scenario"),                  # nothing ever advances the clock
+    ({"operation": {"kind": "value_check", "value_check_retries": 2}},   # only 0 or 1 means anything
+     "scenario.operation.value_check_retries"),
     ({"policy": {"kind": "circuit_breaker", "inner": {"kind": "jitter", "mode": "fuller"}}},
      "scenario.policy.inner.mode"),
 ])
@@ -222,3 +224,98 @@ def test_ramp_arrivals_match_the_integrated_rate():
     with pytest.raises(ConfigError, match="ramp"):
         simulate({"workload": {"kind": "open", "schedule": [{"until": "1s", "rate": 1, "ramp": True}, {"rate": 2}]}},
                  seed=1)
+# --- independent clients, common random numbers (issue 12) -----------------------------------
+def test_batch_clients_are_not_in_lock_step():
+    """The issue's reproducer: two clients on their own keys, exponential compute. With one shared
+    compute stream every latency occurred exactly twice (each histogram bucket held an even count)."""
+    sc = {"workload": {"kind": "batch", "clients": 2, "ops_per_client": 200, "keys": {"count": 2, "affinity": 1.0}},
+          "operation": {"kind": "append", "compute": {"dist": "exponential", "mean": "10ms"}},
+          "policy": {"kind": "none"}}
+    edges, counts = occmodel.simulate(sc, seed=1).latency
+    assert counts.sum() == 400
+    assert (counts % 2 == 1).sum() > 0.5 * len(counts)
+
+
+def per_client_draws(sc, clients, n=64):
+    from occmodel.model import Simulation
+    from occmodel.config import validate_scenario
+
+    sim = Simulation(validate_scenario(sc), seed=7, replication=3, duration=1.0, warmup=0.0, bin_width=1.0)
+    occmodel.workload.start(sim)
+    return [{name: [getattr(c, name)() for _ in range(n)] for name in ("compute", "jitter", "lost", "hop")}
+            for c in sim.clients[:clients]]
+
+
+def test_per_client_streams_are_independent_and_the_same_at_every_sweep_point():
+    base = {"workload": {"kind": "closed", "clients": 4, "keys": {"count": 8}},
+            "network": {"one_way": {"dist": "exponential", "mean": "1ms"}, "loss": 0.01},
+            "operation": {"kind": "append", "compute": {"dist": "exponential", "mean": "2ms"}, "timeout": "50ms"},
+            "policy": {"kind": "jitter"}}
+    a = per_client_draws(base, 4)
+    for name in ("compute", "jitter", "lost", "hop"):       # no two clients draw the same values
+        values = [x for client in a for x in client[name]]
+        assert len(set(values)) == len(values), name
+    other = {**base, "workload": {"kind": "closed", "clients": 9, "keys": {"count": 8}},
+             "store": {"commit": {"capacity": 1, "service": "3ms"}}, "policy": {"kind": "fdb"}}
+    assert per_client_draws(other, 4) == a        # another sweep point, the same replication: same draws
+    from occmodel.model import Simulation
+    from occmodel.config import validate_scenario
+    sim = Simulation(validate_scenario(base), seed=7, replication=4, duration=1.0, warmup=0.0, bin_width=1.0)
+    occmodel.workload.start(sim)
+    assert [sim.clients[0].compute() for _ in range(64)] != a[0]["compute"]   # another replication: not
+
+
+# --- measuring by start, the drain, censoring (issue 12) -------------------------------------
+SLOW = {"workload": {"kind": "closed", "clients": 1}, "operation": {"kind": "call"},
+        "store": {"commit": {"service": "3s"}}}
+
+
+def test_an_operation_running_past_the_window_is_measured_through_the_drain():
+    # the client's ops run [0, 3) and [3, 6): the second starts inside the 4 s window
+    m = occmodel.simulate(SLOW, seed=1, duration=4).metrics
+    assert m["operations"] == 2 and m["censored"] == 0 and m["max_ms"] == pytest.approx(3000)
+    assert m["throughput"] == pytest.approx(2 / 4) and m["offered"] == pytest.approx(2 / 4)
+    cut = occmodel.simulate(SLOW, seed=1, duration=4, drain=0).metrics
+    assert cut["operations"] == 1 and cut["censored"] == 1
+    short = occmodel.simulate(SLOW, seed=1, duration=4, drain="1s").metrics
+    assert short["operations"] == 1 and short["censored"] == 1
+
+
+def test_the_drain_keeps_the_load_running():
+    """An open workload's arrivals go on during the drain, so a measured operation still queues
+    behind later ones' service as it would in a run that never stopped."""
+    sc = {"workload": {"kind": "open", "rate": 50}, "operation": {"kind": "call"},
+          "store": {"commit": {"capacity": 1, "service": {"dist": "exponential", "mean": "15ms"}}}}
+    long = occmodel.simulate(sc, seed=3, duration=20).metrics
+    window = occmodel.simulate(sc, seed=3, duration=20, drain=0).metrics
+    assert long["censored"] == 0 and window["censored"] > 0
+    assert long["operations"] == window["operations"] + window["censored"]
+    assert long["offered"] == window["offered"]            # rates: per second of the window
+
+
+def test_auto_drain_is_the_window_or_the_deadline():
+    from occmodel.model import DRAIN_CAP, auto_drain
+
+    assert auto_drain(4.0, 0.0) == 4.0 and auto_drain(4.0, 30.0) == 30.0
+    assert auto_drain(1.0, 100.0) == DRAIN_CAP * 1.0
+
+
+@pytest.mark.parametrize("value", ["forever", "-1s", "inf", True])
+def test_bad_drain_is_a_config_error(value):
+    from occmodel.experiment import load_experiment
+
+    with pytest.raises(ConfigError, match="experiment.drain"):
+        load_experiment({"experiment": {"name": "x", "drain": value}})
+
+
+def test_store_utilization_counts_busy_time_inside_the_window_only():
+    # the issue's case: service starts at 0, 30, 60 and 90 ms; the last one runs to 120 ms
+    sc = {"workload": {"kind": "closed", "clients": 4}, "operation": {"kind": "call"},
+          "store": {"commit": {"capacity": 1, "service": "30ms"}}}
+    m = occmodel.simulate(sc, seed=1, duration=0.1).metrics
+    assert m["store_utilization"] == pytest.approx(1.0)
+    m = occmodel.simulate(sc, seed=1, duration=0.1, warmup=0.015).metrics
+    assert m["store_utilization"] == pytest.approx(1.0)
+    sc["workload"]["clients"] = 1
+    sc["workload"]["think"] = "30ms"        # busy 30 ms of every 60: [0,30) [60,90) in a 100 ms window
+    assert occmodel.simulate(sc, seed=1, duration=0.1).metrics["store_utilization"] == pytest.approx(0.6)

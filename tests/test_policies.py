@@ -31,10 +31,10 @@ class FakeSim:
         self.metrics = Recorder(t0, t1, 1.0)
         self.breaker_log: list[tuple[float, str, str]] = []
         self.scenario = SimpleNamespace(workload=SimpleNamespace(clients=clients, kind=kind))
-        self.clients = [SimpleNamespace(id=i) for i in range(clients)]
+        self.clients = [SimpleNamespace(id=i, jitter=self.uniform("jitter", i)) for i in range(clients)]
 
-    def uniform(self, stream: str):
-        rng = np.random.default_rng(SEED)
+    def uniform(self, stream: str, *extra: int):
+        rng = np.random.default_rng([SEED, *extra])
         return blocks(lambda n: rng.random(n))
 
 
@@ -70,7 +70,7 @@ class Harness:
 
     def twin(self):
         """The same uniforms the policy draws, to predict jittered delays exactly."""
-        return FakeSim().uniform("policy")
+        return FakeSim().uniform("jitter", 0)
 
 
 def delays(h: Harness, n: int, outcome: int = CONFLICT) -> list[float | None]:

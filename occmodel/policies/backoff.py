@@ -64,14 +64,14 @@ class Jitter(Exponential):
         mode = self.mode
         if mode == "decorrelated":
             prev = op.prev_delay or self.base
-            op.prev_delay = delay = min(self.cap, self.base + self.random() * (3 * prev - self.base))
+            op.prev_delay = delay = min(self.cap, self.base + op.client.jitter() * (3 * prev - self.base))
             return delay
         e = self.exp(op.retries)
         if mode == "full":
-            return self.random() * e
+            return op.client.jitter() * e
         if mode == "equal":
-            return e / 2 + self.random() * e / 2
-        return e + self.random() * e
+            return e / 2 + op.client.jitter() * e / 2
+        return e + op.client.jitter() * e
 
 
 @register("fdb")
@@ -88,7 +88,7 @@ class FoundationDB(Policy):
         if outcome == TOO_OLD:
             return self.too_old_delay
         backoff = min(self.cap, self.base * 2.0 ** min(op.retries, 1000))
-        return self.random() * backoff
+        return op.client.jitter() * backoff
 
 
 @register("reload")

@@ -89,11 +89,11 @@ class Policy:
     retry_on: list[RetryOn] = field(default_factory=lambda: ["conflict", "error", "timeout", "too_old"])
 
     def bind(self, sim: "Simulation") -> None:
-        """Attach to one run: the clock, a random stream, the metrics. Called once per run."""
+        """Attach to one run: the clock and the metrics. Called once per run. Random draws
+        (jitter) come from the operation's client, `op.client.jitter()`: a stream per client."""
         self.env = sim.env
         self.sim = sim
         self.retryable = frozenset(RETRYABLE[name] for name in self.retry_on)
-        self.random = sim.uniform("policy")
 
     def admit(self, op: "Op") -> bool:
         return True
