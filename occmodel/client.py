@@ -58,12 +58,13 @@ class Client:
         # every random draw that belongs to this client has its own stream, keyed by the client's id
         # (never by the sweep point): independent clients, common random numbers across points
         net = sim.scenario.network
-        self.conn = Connection(sim.sampler(net.one_way, "network", cid) or _NO_DELAY)
+        size = 256 if sim.scenario.workload.clients <= 64 else 32   # blocks: memory bounded with many clients
+        self.conn = Connection(sim.sampler(net.one_way, "network", cid, size=size) or _NO_DELAY)
         self.hop = self.conn.hop
-        self.jitter = sim.uniform("jitter", cid)
+        self.jitter = sim.uniform("jitter", cid, size=size)
         self.loss = net.loss
         self.lossy = net.loss > 0
-        self.lost = sim.uniform("loss", cid) if self.lossy else _NO_DELAY
+        self.lost = sim.uniform("loss", cid, size=size) if self.lossy else _NO_DELAY
         self.cache: dict[int, tuple[int, int, float]] = {}      # value checks: key -> (version, seq, time)
         op = sim.scenario.operation
         self.kind = op.kind
@@ -74,7 +75,7 @@ class Client:
         self.history_reads = op.kind == "reload"
         self.value_check = op.kind == "value_check"
         self.free_retries = op.value_check_retries
-        self.compute = sim.sampler(op.compute, "compute", cid)
+        self.compute = sim.sampler(op.compute, "compute", cid, size=size)
         self.timed = op.timeout > 0 or self.policy.deadline > 0
         self.timeout = op.timeout
         # a policy that keeps the base class's no-op `admit` / `record` costs nothing per attempt

@@ -54,6 +54,11 @@ class LatencyHistogram:
             return
         values = np.asarray(self.buffer)
         self.buffer.clear()
+        self.add(values)
+
+    def add(self, values: np.ndarray) -> None:
+        if not len(values):
+            return
         self.n += len(values)
         self.total += float(values.sum())
         self.max = max(self.max, float(values.max()))
@@ -92,6 +97,9 @@ class Recorder:
         self._rejections, self._timeouts = self.series["rejections"], self.series["timeouts"]
         self.latency = LatencyHistogram()        # successful operations
         self.all_latency = LatencyHistogram()    # every finished operation
+        # one buffer for both, one append per operation: successes as +latency, the rest as −latency
+        # (−0.0 too: the sign bit tells them apart)
+        self.latencies: list[float] = []
         self.drained: Any = None
         self.started = self.finished = self.succeeded = self.gave_up = self.rejected = 0
         self.attempts = self.conflicts = self.errors = self.timeouts = self.too_old = 0
@@ -172,23 +180,27 @@ class Recorder:
         if not t0 <= start < t1:
             return
         self.finished += 1
-        took = now - start
-        buf = self.all_latency.buffer
-        buf.append(took)
-        if len(buf) >= FOLD:
-            self.all_latency.fold()
+        buf = self.latencies
         if outcome == OK:
             self.succeeded += 1
-            buf = self.latency.buffer
-            buf.append(took)
-            if len(buf) >= FOLD:
-                self.latency.fold()
-        elif outcome == REJECTED:
-            self.rejected += 1
+            buf.append(now - start)
         else:
-            self.gave_up += 1
+            buf.append(-(now - start))      # −0.0 for an instant failure: still a failure
+            if outcome == REJECTED:
+                self.rejected += 1
+            else:
+                self.gave_up += 1
+        if len(buf) >= FOLD:
+            self.fold()
         if self.drained is not None and self.finished == self.started:
             self.drained.succeed()
+
+    def fold(self) -> None:
+        """Move the buffered latencies into the two histograms."""
+        values = np.asarray(self.latencies, dtype=float)
+        self.latencies.clear()
+        self.latency.add(values[~np.signbit(values)])
+        self.all_latency.add(np.abs(values))
 
     def breaker_open(self, opened: float, closed: float, share: float) -> None:
         """A breaker was open from `opened` to `closed`; `share` = 1 / number of breakers."""
@@ -205,9 +217,8 @@ class Recorder:
         """The section-3 metrics; `end` is when the run stopped (batch: the makespan)."""
         span = (min(end, self.t1) - self.t0) or math.nan
         area = self.area + self.inflight * self._clip(end) - self.open_starts
+        self.fold()
         lat, every = self.latency, self.all_latency
-        lat.fold()
-        every.fold()
         ms = 1e3
         return {
             "throughput": self.succeeded / span,

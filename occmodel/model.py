@@ -112,9 +112,9 @@ class Simulation:
             return None
         return dist.sampler(self.rng(stream, *extra), size)
 
-    def uniform(self, stream: str, *extra: int) -> Sampler:
+    def uniform(self, stream: str, *extra: int, size: int = BLOCK) -> Sampler:
         rng = self.rng(stream, *extra)
-        return blocks(lambda n: rng.random(n))
+        return blocks(lambda n: rng.random(n), size)
 
     # --- hooks from clients ----------------------------------------------------------------
     def on_start(self, op: Op) -> None:

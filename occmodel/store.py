@@ -66,9 +66,15 @@ class Server:
         if self.slow or self.per_inflight:
             duration = self.loaded(duration)
         env = self.env
-        now = env.now
-        if now + duration > self.t0 and now < self.t1:     # only busy time inside the window counts
-            self.busy += min(now + duration, self.t1) - max(now, self.t0)
+        now, t0, t1 = env.now, self.t0, self.t1     # only busy time inside the window counts
+        end = now + duration
+        if now >= t0:
+            if end <= t1:
+                self.busy += duration
+            elif now < t1:
+                self.busy += t1 - now
+        elif end > t0:
+            self.busy += (end if end < t1 else t1) - t0
         if duration:
             self.in_service += 1
             yield env.timeout(duration)

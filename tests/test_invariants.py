@@ -68,6 +68,8 @@ def check(scenario, warmup, duration, seed):
     for rate in RATES:
         v = m[rate]
         assert v != v or 0 <= v <= 1 + 1e-9, (rate, v)
+    if scenario["store"]["commit"]["capacity"] != "inf":     # inf: the mean number in service
+        assert 0 <= m["store_utilization"] <= 1 + 1e-9, m["store_utilization"]
     if m["successes"]:
         lat = [m[k] for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")]
         assert not any(math.isnan(v) for v in [*lat, m["mean_ms"]]), m
@@ -107,8 +109,6 @@ UTILIZATION_CASE = {"workload": {"kind": "closed", "clients": 3, "keys": {"count
                     "operation": {"kind": "call"}}
 
 
-@pytest.mark.xfail(strict=True, reason="store_utilization counts busy time outside the window (> 1); issue 12 "
-                                       "bounds it by 1: when that lands, add it to RATES and drop this marker")
 def test_store_utilization_is_at_most_one():
     m = occmodel.simulate(UTILIZATION_CASE, seed=0, duration="50ms", bin="10ms").metrics
     assert m["store_utilization"] <= 1, m["store_utilization"]

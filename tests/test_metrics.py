@@ -98,3 +98,14 @@ def test_breaker_open_time_is_split_across_bins():
     r.breaker_open(0.5, 2.25, 1.0)
     assert r.series["breaker_open"][:3] == pytest.approx([0.5, 1.0, 0.25])
     assert r.summary(4.0, 0.0)["breaker_open_fraction"] == pytest.approx(1.75 / 4)
+
+
+def test_an_instant_failure_is_not_counted_as_a_success_latency():
+    r = Recorder(t0=0.0, t1=10.0, bin_width=1.0)
+    r.start(1.0)
+    r.finish(1.0, 1.0, REJECTED)          # latency 0 (the sign bit carries the outcome)
+    r.start(1.0)
+    r.finish(1.0, 1.5, OK)
+    m = r.summary(10.0, 0.0)
+    assert m["mean_ms"] == pytest.approx(500) and m["all_mean_ms"] == pytest.approx(250)
+    assert r.latency.n == 1 and r.all_latency.n == 2

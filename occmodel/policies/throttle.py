@@ -46,7 +46,6 @@ class AdaptiveThrottle(Wrapper):
     def bind(self, sim: "Simulation") -> None:
         super().bind(sim)
         self.refused = frozenset(RETRYABLE[name] for name in self.rejects)
-        self.draw = sim.uniform("throttle")
         self.shared = self.counts()
         self.by_client: dict[int, Slices] = {}
 
@@ -70,7 +69,7 @@ class AdaptiveThrottle(Wrapper):
     def admit(self, op: "Op") -> bool:
         p = self.probability(op)
         self.history(op).add(self.env.now, REQUESTS)
-        if p > 0 and self.draw() < p:
+        if p > 0 and op.client.jitter() < p:      # the client's own stream of policy draws
             return False
         return self.wrapped.admit(op)
 
