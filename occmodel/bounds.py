@@ -88,6 +88,7 @@ class Verdict:
     n: int                         # replications (compare: pairs)
     verdict: str                   # holds | fails | inconclusive
     note: str = ""
+    success: str = ""              # latency bounds: the point's mean success rate beside the latency
 
 
 def same(a: Any, b: Any) -> bool:
@@ -264,6 +265,9 @@ def _compare(bound: Bound, compare: Compare, rows: list[Mapping[str, Any]], othe
         unpaired = len(a) + len(b) - 2 * len(reps)
         if unpaired:
             v = replace(v, note="; ".join(filter(None, [v.note, f"{unpaired} unpaired runs ignored"])))
+        if is_latency(compare.metric):
+            v = replace(v, success=", ".join(f"{label} {success_text([r[rep] for rep in reps])}"
+                                             for label, r in ((compare.a, a), (compare.b, b))))
         verdicts.append(v)
     return verdicts
 
@@ -282,9 +286,26 @@ def evaluate(bounds: Sequence[Bound], runs: Iterable[Mapping[str, Any]], swept: 
         for key, group in group_points(rows, swept).items():
             for lim in bound.limits:
                 values = [r.get(lim.metric) for r in group]
-                verdicts.append(_verdict(_label(bound, lim.text), _describe(swept, key), values,
-                                         lim.op, lim.value, lim.metric))
+                v = _verdict(_label(bound, lim.text), _describe(swept, key), values, lim.op, lim.value, lim.metric)
+                verdicts.append(replace(v, success=success_text(group)) if is_latency(lim.metric) else v)
     return verdicts
+
+
+LOW_SUCCESS = 0.99     # below this success rate a latency comparison is flagged
+
+
+def is_latency(metric: str) -> bool:
+    return metric.endswith("_ms")
+
+
+def success_text(runs: Sequence[Mapping[str, Any]]) -> str:
+    """Mean success rate of a point's runs, flagged when below `LOW_SUCCESS`: a latency bound is
+    only as good as the share of operations its latency covers."""
+    values = [float(r["success_rate"]) for r in runs if not is_missing(r.get("success_rate"))]
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    return f"{mean:.3f}" + (f" (< {LOW_SUCCESS:g}!)" if mean < LOW_SUCCESS else "")
 
 
 def all_hold(verdicts: Iterable[Verdict]) -> bool:
@@ -302,12 +323,15 @@ def table(verdicts: Iterable[Verdict]) -> Table:
         t.add_column(col)
     for col in ("estimate", "95 % interval", "n"):
         t.add_column(col, justify="right")
-    for col in ("verdict", "note"):
+    verdicts = list(verdicts)
+    success = any(v.success for v in verdicts)
+    for col in ("verdict", *(["success rate"] * success), "note"):
         t.add_column(col)
     for v in verdicts:
         interval = "-" if v.low is None else f"[{_num(v.low)}, {_num(v.high)}]"
         cells = [v.bound, v.point, _num(v.estimate), interval, str(v.n)]
-        t.add_row(*map(Text, cells), Text(v.verdict, style=_STYLE[v.verdict]), Text(v.note))
+        t.add_row(*map(Text, cells), Text(v.verdict, style=_STYLE[v.verdict]),
+                  *([Text(v.success)] * success), Text(v.note))
     return t
 
 

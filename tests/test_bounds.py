@@ -245,9 +245,10 @@ def test_render_is_a_plain_table_and_keeps_brackets() -> None:
     text = render(evaluate(parse_bounds([{"name": "tail", "p99_ms": "< 250"}], SWEPT, METRICS), runs, SWEPT))
     assert "\x1b" not in text
     header, _, row = text.splitlines()
-    assert header.split() == ["bound", "point", "estimate", "95", "%", "interval", "n", "verdict", "note"]
+    assert header.split() == ["bound", "point", "estimate", "95", "%", "interval", "n", "verdict", "success",
+                              "rate", "note"]
     assert "tail: p99_ms < 250" in row and "policy=expo[10ms]" in row and "[175.2, 224.8]" in row
-    assert row.split()[-2:] == ["3", "holds"]
+    assert row.split()[-3:] == ["3", "holds", "-"]          # no success_rate in these runs
 
 
 def test_assert_bounds_passes_quietly_and_fails_with_the_table(tmp_path: Path) -> None:
@@ -266,3 +267,20 @@ def test_assert_bounds_passes_quietly_and_fails_with_the_table(tmp_path: Path) -
     assert v.verdict == "holds"
     with pytest.raises(BoundsError, match="unknown metric"):
         assert_bounds(path, [{"seed": "< 8"}], SWEPT)
+
+
+def test_latency_verdicts_carry_the_success_rate_and_flag_a_low_one() -> None:
+    runs = runs_for({(64, "immediate"): {"p99_ms": [10.0, 11.0, 12.0], "success_rate": [0.70, 0.71, 0.72],
+                                         "throughput": [5.0, 5.0, 5.0]},
+                     (64, "expo"): {"p99_ms": [50.0, 51.0, 52.0], "success_rate": [1.0, 1.0, 1.0],
+                                    "throughput": [9.0, 9.0, 9.0]}})
+    bounds = parse_bounds([{"p99_ms": "< 100"}, {"throughput": "> 1"},
+                           {"compare": {"metric": "p99_ms", "a": "immediate", "b": "expo", "expect": "a < b"}}],
+                          SWEPT, METRICS + ["success_rate"], points=runs)
+    latency_imm, latency_expo, tput_imm, tput_expo, paired = evaluate(bounds, runs, SWEPT)
+    assert latency_imm.success == "0.710 (< 0.99!)" and latency_expo.success == "1.000"
+    assert tput_imm.success == "" and tput_expo.success == ""        # not a latency: nothing beside it
+    assert paired.success == "immediate 0.710 (< 0.99!), expo 1.000"
+    text = render([latency_imm, tput_imm])
+    assert "success rate" in text and "0.710 (< 0.99!)" in text
+    assert "success rate" not in render([tput_imm])
