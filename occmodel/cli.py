@@ -135,6 +135,7 @@ SHOWN = (("throughput", "ops/s", "{:.1f}"), ("success_rate", "success", "{:.3f}"
          ("cache_hit_rate", "cache hits", "{:.2f}"))
 
 
+LOW_SUCCESS = 0.99      # below it, a point's success-only latency is flagged beside its success rate
 CENSORED_WARN = 0.001   # warn when more than 0.1 % of a point's measured operations never finished
 
 
@@ -160,7 +161,8 @@ def _print_summary(target: Path) -> None:
 
     rows = read_csv(target / "summary.csv")
     swept = read_json(target / "manifest.json")["swept"]
-    shown = [s for s in SHOWN if any(r.get(s[0]) not in (None, 0) for r in rows)]
+    shown = [s for s in SHOWN if s[0] == "success_rate" or any(r.get(s[0]) not in (None, 0) for r in rows)]
+    flagged = False
     table = Table(title="summary (mean ± 95 % CI half-width)", show_edge=False)
     for col in swept:
         table.add_column(col, no_wrap=True)
@@ -174,9 +176,14 @@ def _print_summary(target: Path) -> None:
             cell = "—" if value is None else fmt.format(value)
             if value is not None and ci not in (None, 0) and ci == ci and ci != float("inf"):
                 cell += "±" + fmt.format(ci)
+            if metric == "success_rate" and value is not None and value < LOW_SUCCESS:
+                cell, flagged = cell + " !", True
             cells.append(cell)
         table.add_row(*cells)
     out.print(table)
+    if flagged:
+        out.print(f"! success rate < {LOW_SUCCESS:g}: p50/p99 there cover only the successful operations; "
+                  "compare 'all p99' (every outcome)", highlight=False)
 
 
 @main.command()
@@ -293,7 +300,7 @@ def trace(config: str, op_index: int | None, point_filters: tuple[str, ...], rep
         raise ConfigError("--op", op_index, f"the run started only {sim.started} operations")
     where = ", ".join(f"{k}={v['label'] if k == 'policy' else v}" for k, v in point.values.items()) or "the only point"
     out.print(f"{exp.name} — {where}, replication {replication}, operation #{sim.traced_index}", highlight=False)
-    out.print(render(sim.trace), highlight=False, markup=False)
+    out.print(render(sim.trace, messages=sim.message_totals()), highlight=False, markup=False)
 
 
 def _select(exp: Any, filters: tuple[str, ...]) -> Any:

@@ -206,9 +206,11 @@ class Client:
         if self.lossy and self.lost() < self.loss:
             yield env.event()
         hop = net.send(self.conn, sent)
+        message = self.conn.message      # before the hop: by its end the connection may hold a newer message
         if hop:
             yield env.timeout(hop)
-        message = self.conn.message
+        if net.tally is not None:
+            net.count(message, op, self.nreads)
         reads = [env.process(self.read(op, i, history, tries, message, sent)) for i in range(self.nreads)]
         yield env.all_of(reads)
         for read in reads:
@@ -224,9 +226,11 @@ class Client:
             if self.lossy and self.lost() < self.loss:
                 yield env.event()        # lost on the way: only the timeout will tell
             hop = net.send(self.conn, sent)
+            message = self.conn.message
             if hop:
                 yield env.timeout(hop)
-            message = self.conn.message
+            if net.tally is not None:
+                net.count(message, op, 1)
         key = op.keys[i]
         outcome, version, seq, events = yield from self.store.read(key, history)
         served = env.now
@@ -254,9 +258,11 @@ class Client:
         if self.lossy and self.lost() < self.loss:
             yield env.event()
         hop = net.send(self.conn, sent)
+        message = self.conn.message      # before the hop: by its end the connection may hold a newer message
         if hop:
             yield env.timeout(hop)
-        message = self.conn.message
+        if net.tally is not None:
+            net.count(message, op, 1)
         outcome, current, attempted, seq = yield from self.store.commit(request)
         if self.lossy and self.lost() < self.loss:
             yield env.event()

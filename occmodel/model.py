@@ -54,6 +54,7 @@ class Result:
     latency: tuple[np.ndarray, np.ndarray]
     trace: list[Span] | None = None
     breaker_log: list[tuple[float, str, str]] = field(default_factory=list)
+    messages: dict[int, tuple[int, int]] = field(default_factory=dict)   # traced op's: (requests, operations)
 
 
 class Environment(simpy.Environment):
@@ -96,6 +97,8 @@ class Simulation:
                            self.uniform("faults"))
         net = scenario.network
         self.network = Network(net)
+        if trace_op is not None and net.coalesce:    # a coalesced message may carry other operations' requests
+            self.network.tally = {}
         self.policy = build_policy(scenario.policy)
         self.clients: list[Client] = []
         self.policy.bind(self)
@@ -161,7 +164,11 @@ class Simulation:
         metrics["events"] = events_scheduled(self.env)
         metrics["wall_s"] = time.perf_counter() - wall
         return Result(metrics, recorder.timeseries(min(end, self.end)), recorder.latency.nonempty(), self.trace,
-                      self.breaker_log)
+                      self.breaker_log, self.message_totals())
+
+    def message_totals(self) -> dict[int, tuple[int, int]]:
+        """(requests, operations) of every message the traced operation used (coalescing runs)."""
+        return self.network.totals({s.message for s in self.trace or [] if s.message is not None})
 
     def stability(self) -> dict[str, float]:
         """`collapsed` and `recovery_s` from the time series (NaN for batch workloads: no window)."""

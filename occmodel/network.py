@@ -32,6 +32,19 @@ class Network:
         self.pipelining = cfg.pipelining
         self.coalesce = cfg.coalesce
         self.ids = itertools.count(1)
+        # traced coalescing runs only: message id -> [requests, ids of the operations they belong to]
+        self.tally: dict[int, list] | None = None
+
+    def count(self, message: int, op: object, requests: int) -> None:
+        """Tally `requests` of operation `op` riding `message` (for the trace's message totals)."""
+        entry = self.tally.setdefault(message, [0, set()])
+        entry[0] += requests
+        entry[1].add(id(op))       # ops sharing a message are alive together: ids are distinct
+
+    def totals(self, messages: set[int]) -> dict[int, tuple[int, int]]:
+        """(requests, operations) of each of `messages` that was tallied."""
+        tally = self.tally or {}
+        return {m: (tally[m][0], len(tally[m][1])) for m in messages if m in tally}
 
     def send(self, conn: Connection, now: float) -> float:
         """Delay until a request sent now reaches the store; sets `conn.message` to its message id."""

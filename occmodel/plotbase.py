@@ -83,6 +83,17 @@ def describe(fixed: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in fixed.items()) or "the only point"
 
 
+LOW_SUCCESS = 0.99    # latency of a point below this success rate covers too few operations to compare
+LOW_SUCCESS_NOTE = (f"hollow markers: success rate < {LOW_SUCCESS:g}, where success-only latency leaves out "
+                    "the failed operations")
+
+
+def low_success(row: Row) -> bool:
+    """Whether a summary row's latency must be read beside its (low) success rate."""
+    rate = number(row, "success_rate")
+    return bool(np.isfinite(rate)) and rate < LOW_SUCCESS
+
+
 def check_complete(d: Path, manifest: Any, summary: list[Row]) -> None:
     """Refuse to draw a directory whose files disagree with its manifest (truncated, edited)."""
     if not isinstance(manifest, dict) or not isinstance(manifest.get("swept", []), list):

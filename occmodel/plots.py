@@ -28,23 +28,25 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import LogFormatter, NullLocator  # noqa: E402
 
-from occmodel.plotbase import (DPI, Plot, Results, describe, focus_point, is_batch, load, matches,  # noqa: E402
-                               number, seconds, series_label)
+from occmodel.plotbase import (DPI, LOW_SUCCESS, LOW_SUCCESS_NOTE, Plot, Results, describe,  # noqa: E402
+                               focus_point, is_batch, load, low_success, matches, number, seconds, series_label)
 from occmodel.plots_timeseries import timeseries_plot  # noqa: E402
 from occmodel.results import write_atomic, write_bytes_atomic  # noqa: E402
 
 MAX_PANELS = 6
 LOG_SPAN = 50          # a positive metric spanning this factor or more gets a log y axis
 BAND_FLOOR = 0.25      # on log axes a CI band reaching 0 or below is cut at this fraction of the mean
-LATENCY = (("p50_ms", "p50", "-"), ("p99_ms", "p99", "--"), ("p999_ms", "p99.9", ":"))
+LATENCY = (("p50_ms", "p50", "-"), ("p99_ms", "p99", "--"), ("p999_ms", "p99.9", ":"),
+           ("all_p99_ms", "p99, all outcomes", "-."))
 NAMES = {  # metric: (name in titles, axis label with unit)
     "throughput": ("throughput", "throughput (successful ops/s)"),
-    "attempts_per_op": ("attempts per operation", "attempts per operation"),
+    "attempts_per_op": ("store calls per operation", "store calls per operation (attempts_per_op)"),
     "conflict_rate": ("conflict rate", "conflict rate (conflicted / all attempts)"),
     "success_rate": ("success rate", "success rate (fraction of operations)"),
     "cache_hit_rate": ("cache hit rate", "value-check cache hit rate (fraction)"),
     "makespan_s": ("makespan", "makespan (s)"), "calls": ("commit attempts", "commit attempts (calls)"),
-    "latency": ("latency p50/p99/p99.9", "latency of successful operations (ms)"),
+    "latency": ("latency", "latency (ms): successes; -. all outcomes"),
+    "ccdf": ("", "latency of successful operations (ms)"),
 }
 FRACTIONS = {"conflict_rate", "success_rate", "cache_hit_rate"}
 
@@ -67,7 +69,8 @@ def _metrics(res: Results) -> list[str]:
 
 def _legend(fig: Figure, res: Results, shown: list[str | None], metric: str = "") -> None:
     h = [Line2D([], [], color=res.colours[s], lw=2, label=series_label(res, s)) for s in shown if s is not None]
-    h += [Line2D([], [], color="0.3", ls=ls, label=lab) for _, lab, ls in LATENCY if metric == "latency"]
+    h += [Line2D([], [], color="0.3", ls=ls, label=lab) for col, lab, ls in LATENCY
+          if metric == "latency" and any(np.isfinite(number(r, col)) for r in res.summary)]
     if h:
         fig.legend(handles=h, loc="outside right upper", fontsize=8)
 
@@ -128,7 +131,7 @@ def _band(ys: np.ndarray, ci: np.ndarray, metric: str, log: bool) -> tuple[np.nd
 def _line_plot(res: Results, x: str, metric: str) -> Plot:
     contexts, note = _contexts(res, x)
     fig, axs = _panels(len(contexts), sharey=True)
-    log_y, shown, lows = _log_y(res, metric), set(), []
+    log_y, shown, lows, hollow = _log_y(res, metric), set(), [], 0
     xs_all = [seconds(v) or 0.0 for v in res.keys[x]]
     unit = " (s)" if any(isinstance(v, str) for v in res.keys[x]) else " (ops/s)" * x.endswith("rate")
     for i, (ax, fixed) in enumerate(zip(axs, contexts)):
@@ -141,9 +144,17 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
                     continue                                         # e.g. no cache for `append`
                 shown.add(s)
                 ax.plot(xs, ys, ls=ls, marker="o", ms=3, color=res.colours[s])
+                low = np.array([metric == "latency" and low_success(r) for r in pts], dtype=bool)
+                if low.any():                                        # hollow over the filled marker
+                    ax.plot(xs[low], ys[low], ls="", marker="o", ms=6, mfc="white", mew=1.4, color=res.colours[s])
+                if col == "p50_ms":                                  # the success rate beside the latency
+                    hollow += int(low.sum())
+                    for xv, yv, r in zip(xs[low], ys[low], [r for r, f in zip(pts, low) if f]):
+                        ax.annotate(f"{number(r, 'success_rate'):.2f}", (xv, yv), xytext=(4, -9),
+                                    textcoords="offset points", fontsize=6, color=res.colours[s])
                 lo, hi = _band(ys, ci, metric, log_y)
                 lows += [*ys, *lo]
-                if res.replications > 1 and col not in ("p50_ms", "p999_ms") and np.isfinite(ci).any():
+                if res.replications > 1 and col not in ("p50_ms", "p999_ms", "all_p99_ms") and np.isfinite(ci).any():
                     ax.fill_between(xs, lo, hi, color=res.colours[s], alpha=0.15, lw=0)  # latency: p99 only
         ax.set(xlabel=x + unit, ylabel=NAMES[metric][1] if i % 3 == 0 else "",
                title=describe(fixed) if fixed else "")
@@ -161,11 +172,15 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
     if log_y:
         bands = f", log y{bands}{f' (cut at {BAND_FLOOR:g}× the mean)' if bands else ''}"
     fig.suptitle(f"{res.name}: {NAMES[metric][0]} vs {x}{note}", fontsize=10, x=0.01, ha="left")
+    if metric == "latency":
+        fig.supxlabel(LOW_SUCCESS_NOTE + "\nthe number beside a hollow p50 is the success rate" if hollow else
+                      f"every point: success rate ≥ {LOW_SUCCESS:g}", fontsize=7, x=0.01, ha="left")
     series = f"one line per {res.by}" if res.by else "one series"
     facets = ", panels share the y axis" if len(contexts) > 1 else ""
+    flagged = f"; {hollow} points with success rate < {LOW_SUCCESS:g} drawn hollow" if hollow else ""
     return Plot(f"{metric}-vs-{re.sub(r'[^A-Za-z0-9]+', '_', x)}.png",
                 f"{NAMES[metric][1].capitalize()} against {x}, {series}{facets}{bands}"
-                f"{' (p99 only)' if bands and metric == 'latency' else ''}{note}.", fig)
+                f"{' (p99 only)' if bands and metric == 'latency' else ''}{flagged}{note}.", fig)
 
 
 def _bar_plot(res: Results) -> Plot:
@@ -176,13 +191,23 @@ def _bar_plot(res: Results) -> Plot:
               for c in dict.fromkeys(tuple(r.get(k) for k in res.keys) for r in res.summary)]
     n = len(res.series)
     bar = 0.8 / max(n, 2)
+    hollow = 0
     for ax, metric in zip(axs, metrics):
         groups = [(f, col, lab) for f in points for col, lab, _ in _cols(metric)]
         for i, s in enumerate(res.series):
             rows = [next((r for r in res.summary if matches(res, r, f, s)), {}) for f, _, _ in groups]
             vals, errs = ([number(r, c + sfx) for r, (_, c, _) in zip(rows, groups)] for sfx in ("", "_ci95"))
-            ax.bar(np.arange(len(groups)) + (i - (n - 1) / 2) * bar, vals, bar * 0.9,
-                   yerr=errs if res.replications > 1 else None, capsize=3, color=res.colours[s])
+            at = np.arange(len(groups)) + (i - (n - 1) / 2) * bar
+            bars = ax.bar(at, vals, bar * 0.9, yerr=errs if res.replications > 1 else None, capsize=3,
+                          color=res.colours[s])
+            if metric == "latency":                                  # hollow: success rate < LOW_SUCCESS
+                for patch, r, (_, col, _) in zip(bars, rows, groups):
+                    if r and low_success(r):
+                        hollow += 1
+                        patch.set(facecolor="white", edgecolor=res.colours[s], hatch="//", lw=1.2)
+                        if col == "p50_ms":
+                            ax.annotate(f"{number(r, 'success_rate'):.2f}", (patch.get_x(), patch.get_height()),
+                                        xytext=(0, 2), textcoords="offset points", fontsize=6)
         if len(groups) == 1:                                         # label the bars themselves
             ax.set_xticks((np.arange(n) - (n - 1) / 2) * bar, [str(s or "") for s in res.series],
                           rotation=20, fontsize=8)
@@ -195,18 +220,22 @@ def _bar_plot(res: Results) -> Plot:
             _log(ax.yaxis)
         ax.grid(True, axis="y", alpha=0.3)
     _legend(fig, res, res.series)
-    bars = f", error bars: 95 % CI over {res.replications} replications" if res.replications > 1 else ""
+    errbars = f", error bars: 95 % CI over {res.replications} replications" if res.replications > 1 else ""
     where = "each point" if res.keys else "the only point"
-    fig.suptitle(f"{res.name}: {res.by or 'results'} compared at {where}{bars}", fontsize=10, x=0.01,
+    fig.suptitle(f"{res.name}: {res.by or 'results'} compared at {where}{errbars}", fontsize=10, x=0.01,
                  ha="left")
+    note = f"; latency bars hatched and hollow where success rate < {LOW_SUCCESS:g}" if hollow else ""
+    if hollow:
+        fig.supxlabel(f"hatched hollow latency bars: success rate < {LOW_SUCCESS:g} (the number above is the "
+                      "success rate)", fontsize=7, x=0.01, ha="left")
     return Plot("bars.png", f"Bar chart per {res.by or 'point'} (no numeric sweep): "
-                f"{', '.join(NAMES[m][0] for m in metrics)}{bars}.", fig)
+                f"{', '.join(NAMES[m][0] for m in metrics)}{errbars}{note}.", fig)
 
 
 def _ccdf_plot(res: Results) -> Plot | None:
     focus = focus_point(res)
     fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=DPI, layout="constrained")
-    floor = 1.0
+    floor, flagged = 1.0, 0
     for s in res.series:
         pts = sorted((r["le_ms"], r["count"]) for r in res.latency if matches(res, r, focus, s))
         counts = np.array([c for _, c in pts], dtype=float)
@@ -214,15 +243,20 @@ def _ccdf_plot(res: Results) -> Plot | None:
             continue
         tail = 1.0 - np.cumsum(counts) / counts.sum()              # P(latency > upper edge of bucket i)
         ys = np.column_stack([np.concatenate(([1.0], tail[:-1])), tail]).ravel()   # drop at each edge
+        row = next((r for r in res.summary if matches(res, r, focus, s)), {})
+        low = low_success(row)
+        flagged += low
         ax.plot(np.repeat([e for e, _ in pts], 2), np.maximum(ys, 1e-12), color=res.colours[s], lw=1.6,
-                label=f"{series_label(res, s) + ' ' if s else ''}(n={int(counts.sum())})")
+                ls=(0, (4, 2)) if low else "-",
+                label=f"{series_label(res, s) + ' ' if s else ''}(n={int(counts.sum())}, "
+                      f"success {number(row, 'success_rate'):.3f}{'!' if low else ''})")
         floor = min(floor, 0.5 / counts.sum())
     if not ax.lines:
         plt.close(fig)
         return None
     _log(ax.xaxis)
     _log(ax.yaxis)
-    ax.set(ylim=(floor, 1.5), xlabel=NAMES["latency"][1], ylabel="P(latency > x)  (1 − CDF)")
+    ax.set(ylim=(floor, 1.5), xlabel=NAMES["ccdf"][1], ylabel="P(latency > x)  (1 − CDF)")
     for p, lab in ((0.5, "p50"), (1e-2, "p99"), (1e-3, "p99.9")):
         if p > floor:
             ax.axhline(p, color="0.6", lw=0.7, ls=":")
@@ -231,8 +265,14 @@ def _ccdf_plot(res: Results) -> Plot | None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(f"{res.name}: latency CCDF at {describe(focus)}", fontsize=10)
+    note = (f"; dashed: success rate < {LOW_SUCCESS:g}, the curve leaves out the failed operations" if flagged
+            else "")
+    if flagged:
+        fig.supxlabel(f"dashed lines: success rate < {LOW_SUCCESS:g} (a curve of the successes only)", fontsize=7,
+                      x=0.01, ha="left")
     return Plot("latency-ccdf.png", f"Complementary CDF of successful-operation latency per "
-                f"{res.by or 'run'} at {describe(focus)}, log-log (replications pooled).", fig)
+                f"{res.by or 'run'} at {describe(focus)}, log-log (replications pooled), success rate in the "
+                f"legend{note}.", fig)
 
 
 def build_figures(results: Path | Results) -> list[Plot]:
@@ -250,6 +290,26 @@ def build_figures(results: Path | Results) -> list[Plot]:
     return [p for p in plots if p is not None]
 
 
+def latency_table(res: Results) -> list[str]:
+    """index.md's table of latency beside success rate, one row per point, low success flagged."""
+    if not any(np.isfinite(number(r, "success_rate")) for r in res.summary):
+        return []
+    cols = [*([res.by] if res.by else []), *(k for k in res.keys if k != res.by)]
+    head = [*cols, "success rate", "p50 ms", "p99 ms", "all-outcome p99 ms", "censored"]
+    lines = ["", "## Latency beside success rate", "",
+             f"p50 and p99 cover successful operations only, all-outcome p99 every finished one; "
+             f"**!** marks a success rate below {LOW_SUCCESS:g}, where the success-only latency leaves out "
+             "the failures (means over replications).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in res.summary:
+        rate = number(r, "success_rate")
+        cells = [str(r.get(c, "")) for c in cols] + [f"{rate:.3f}" + (" **!**" if low_success(r) else "")]
+        cells += [f"{number(r, m):.4g}" for m in ("p50_ms", "p99_ms", "all_p99_ms")]
+        cells.append(f"{number(r, 'censored'):.4g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def draw(results_dir: Path) -> list[Path]:
     """Write `plots/*.png` and `index.md` (one line per plot) into a results directory; return the
     PNG paths. PNGs of an earlier drawing that no longer apply are removed, but only those the
@@ -265,6 +325,7 @@ def draw(results_dir: Path) -> list[Path]:
         write_bytes_atomic(out / plot.name, buf.getvalue())
         paths.append(out / plot.name)
         lines.append(f"- [{plot.name}](plots/{plot.name}): {plot.caption}")
+    lines += latency_table(res)
     for stale in set(out.glob("*.png")) - set(paths):
         if stale.name in ours:
             stale.unlink()

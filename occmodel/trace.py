@@ -46,9 +46,13 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _details(s: Span, shared: int) -> str:
-    """What a request carried and what came back, beyond its times."""
-    out = [f"msg#{s.message} (shared by {shared})"] if shared > 1 else []
+def _details(s: Span, shared: int, total: tuple[int, int] | None = None) -> str:
+    """What a request carried and what came back, beyond its times; `total` is the message's
+    (requests, operations) when it also carried other operations' requests (coalescing)."""
+    if total is not None and (total[0] > shared or total[1] > 1):
+        out = [f"msg#{s.message}: {_plural(total[0], 'request')} of {_plural(total[1], 'operation')}"]
+    else:
+        out = [f"msg#{s.message} (shared by {shared})"] if shared > 1 else []
     if s.events is not None:
         out.append(f"{s.events} events replayed")
     if s.kind == "backoff":
@@ -69,10 +73,12 @@ def _outcome(s: Span) -> str:
     return s.outcome
 
 
-def render(spans: list[Span], *, width: int = 60) -> str:
+def render(spans: list[Span], *, width: int = 60, messages: dict[int, tuple[int, int]] | None = None) -> str:
     """One operation as a text timeline, attempt by attempt: each request's start, end and
     duration in ms from the operation's start, a bar on the operation's time scale, the key,
-    size, shared round trips, versions, chosen delays and breaker state, then a total line."""
+    size, shared round trips, versions, chosen delays and breaker state, then a total line.
+    `messages` (`Result.messages`): each message's total (requests, operations), shown where a
+    coalesced message also carried other operations' requests."""
     if not spans:
         return "(no spans recorded for this operation)\n"
     spans = sorted(spans, key=lambda s: (s.attempt, s.start, s.end))
@@ -106,7 +112,8 @@ def render(spans: list[Span], *, width: int = 60) -> str:
             key = "-" if s.key is None else f"k{s.key}"
             lines.append(f"{start:>{tw}.3f} {end:>{tw}.3f} {end - start:>{tw}.3f}  {s.kind:<8} {key:<6} "
                          f"|{bar}| {_outcome(s)}")
-            if detail := _details(s, shared[s.message] if s.kind in REQUESTS else 0):
+            if detail := _details(s, shared[s.message] if s.kind in REQUESTS else 0,
+                                  (messages or {}).get(s.message) if s.kind in REQUESTS else None):
                 lines.append(f"{indent}`- {detail}")
     n, trips = _trips(spans)
     lines.append("=" * len(head))

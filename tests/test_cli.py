@@ -99,3 +99,36 @@ def test_console_script_installed():
     exe = Path(sys.executable).parent / "occmodel"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "occmodel.cli"]
     assert subprocess.run([*cmd, "--help"], capture_output=True, text=True).returncode == 0
+
+
+CENSORING = """
+[experiment]
+name = "cut"
+replications = 2
+duration = "4s"
+drain = "0s"
+[scenario.workload]
+kind = "closed"
+clients = 1
+[scenario.operation]
+kind = "call"
+[scenario.store]
+commit = {service = "3s"}
+[sweep]
+policy = [{label = "a", kind = "none"}]
+"""
+
+
+def test_run_warns_naming_censored_points_and_flags_low_success(tmp_path):
+    result = invoke("run", write(tmp_path, CENSORING), "--out", tmp_path / "out", "--no-plots")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "censored > 0.1 %" in text and "policy=a (50.00%)" in text      # 1 of 2 measured ops unfinished
+    assert "all p99 ms" in text and "censored" in text
+    drained = invoke("run", write(tmp_path, CENSORING.replace('drain = "0s"', 'drain = "auto"'), "auto.toml"),
+                     "--out", tmp_path / "auto", "--no-plots")
+    assert "censored >" not in " ".join(drained.output.split())
+    low = TINY.replace('kind = "immediate"', 'kind = "none"').replace('name = "tiny"', 'name = "low"')
+    result = invoke("run", write(tmp_path, low, "low.toml"), "--out", tmp_path / "low", "--no-plots")
+    text = " ".join(result.output.split())
+    assert " !" in text and "success rate < 0.99: p50/p99 there cover only the successful operations" in text

@@ -30,7 +30,7 @@ def _metrics(load: float, p: int, batch: bool) -> dict[str, Any]:
         "success_rate": 1.0 if p else 0.8, "attempts_per_op": attempts,
         "conflict_rate": 1 - 1 / attempts, "gave_up": 0 if p else 12, "rejected": 0, "timeouts": 0,
         "mean_ms": p50 * 1.3, "p50_ms": p50, "p90_ms": p50 * 2, "p99_ms": p50 * 5, "p999_ms": p50 * 9,
-        "max_ms": p50 * 12, "breaker_open_fraction": 0.0, "breaker_transitions": 0,
+        "max_ms": p50 * 12, "all_p99_ms": p50 * (5 if p else 3), "censored": 0, "breaker_open_fraction": 0.0, "breaker_transitions": 0,
         "store_utilization": min(1.0, load / 100), "mean_version_gap": 1.2,
         "makespan_s": 0.5 + load * 0.01 / (p + 1) if batch else None,
         "calls": int(load * attempts * 10) if batch else None, "events": 12345, "wall_s": 0.1,
@@ -127,7 +127,7 @@ def test_sweep_figure_content(tmp_path: Path, figures) -> None:
     lat = figs["latency-vs-workload_clients.png"].figure.axes[0]
     assert lat.get_yscale() == "log" and "ms" in lat.get_ylabel()
     legend = [t.get_text() for t in figs["latency-vs-workload_clients.png"].figure.legends[0].get_texts()]
-    assert legend == [*POLICIES, "p50", "p99", "p99.9"]
+    assert legend == [*POLICIES, "p50", "p99", "p99.9", "p99, all outcomes"]
     colour = {p.name: p.figure.legends[0].legend_handles[1].get_color() for p in figs.values()
               if p.figure.legends}
     assert len(set(colour.values())) == 1                 # "expo" has one colour everywhere
@@ -192,7 +192,8 @@ def test_log_axis_bands_stay_positive_and_visible(tmp_path: Path, figures) -> No
     figs = figures(root)
     ax = figs["latency-vs-workload_clients.png"].figure.axes[0]
     assert ax.get_yscale() == "log" and len(ax.collections) == 3
-    for band, line in zip(ax.collections, ax.lines[1::3]):            # p99 lines carry the bands
+    p99 = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
+    for band, line in zip(ax.collections, p99):                         # p99 lines carry the bands
         low = band.get_paths()[0].vertices[:, 1].min()
         assert low >= plots.BAND_FLOOR * min(line.get_ydata()) * 0.999 and low >= ax.get_ylim()[0]
     lin = figs["throughput-vs-workload_clients.png"].figure.axes[0]      # linear: not below 0
@@ -256,7 +257,7 @@ def test_single_point_draws_bars_instead(tmp_path: Path, figures) -> None:
     assert "bars.png" in names and not any("-vs-" in n for n in names)
     fig = figures(root)["bars.png"].figure
     assert [a.get_ylabel() for a in fig.axes if a.get_visible()][:2] == [
-        "throughput (successful ops/s)", "attempts per operation"]
+        "throughput (successful ops/s)", "store calls per operation (attempts_per_op)"]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == POLICIES
 
 
@@ -364,3 +365,33 @@ def test_plot_refuses_a_damaged_directory(tmp_path: Path, damage, named) -> None
     damage(root)
     result = CliRunner().invoke(main, ["plot", str(root)])
     assert result.exit_code == 2 and named in result.output and "Traceback" not in result.output, result.output
+
+
+def test_low_success_points_are_hollow_and_noted(tmp_path: Path, figures) -> None:
+    """Policy "none" succeeds 80 % of the time: its latency points are hollow, captioned, annotated
+    with the success rate, and flagged in index.md; the others stay filled."""
+    root = make_results(tmp_path, {"workload.clients": [1, 8, 32, 128], "policy": POLICIES})
+    plot = figures(root)["latency-vs-workload_clients.png"]
+    ax = plot.figure.axes[0]
+    hollow = [ln for ln in ax.lines if ln.get_marker() == "o" and ln.get_markerfacecolor() == "white"
+              and len(ln.get_xdata())]
+    assert len(hollow) == 4                                     # p50, p99, p99.9, all-outcome p99 of "none"
+    assert all(list(ln.get_xdata()) == [1, 8, 32, 128] for ln in hollow)
+    assert {ln.get_color() for ln in hollow} == {plot.figure.legends[0].legend_handles[0].get_color()}
+    assert "4 points with success rate < 0.99 drawn hollow" in plot.caption
+    assert [t.get_text() for t in ax.texts] == ["0.80"] * 4      # success rate beside each hollow p50
+    assert "hollow markers" in plot.figure.get_supxlabel()
+    ccdf = figures(root)["latency-ccdf.png"]
+    assert "success 0.800!" in ccdf.figure.axes[0].get_legend().get_texts()[0].get_text()
+    plots.draw(root)
+    index = (root / "index.md").read_text()
+    assert "## Latency beside success rate" in index
+    assert index.count("**!**") == 1 + 4                        # the explanation, then the 4 points of "none"
+
+
+def test_bars_of_a_low_success_policy_are_hollow(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"policy": POLICIES})
+    plot = figures(root)["bars.png"]
+    lat = next(a for a in plot.figure.axes if a.get_ylabel().startswith("latency"))
+    white = [p for p in lat.patches if p.get_facecolor()[:3] == (1.0, 1.0, 1.0)]
+    assert len(white) == 4 and "hatched and hollow" in plot.caption

@@ -76,3 +76,22 @@ def test_real_trace_shows_pipelined_reads_sharing_one_round_trip():
 
     assert "shared by 3" in traced(True) and "4 requests in 2 round trips" in traced(True)
     assert "shared by" not in traced(False) and "4 requests in 4 round trips" in traced(False)
+
+
+def test_coalesced_message_shows_its_total_across_operations():
+    """Under `coalesce`, the traced operation's commit rides a message with other operations'
+    requests: the trace names the message's total, not just the traced operation's share."""
+    import occmodel
+    from occmodel.trace import render
+
+    sc = {"workload": {"kind": "open", "rate": 2000, "clients": 1}, "operation": {"kind": "call"},
+          "network": {"one_way": "1ms", "coalesce": "5ms"}}
+    r = occmodel.simulate(sc, seed=1, trace_op=20, duration=0.2)
+    [commit] = [s for s in r.trace if s.kind == "commit"]
+    requests, ops = r.messages[commit.message]
+    assert requests == ops >= 2                        # one commit from each of several operations
+    assert f"msg#{commit.message}: {requests} requests of {ops} operations" in render(r.trace, messages=r.messages)
+    # without the totals the same trace cannot tell: one request, not shared
+    assert f"msg#{commit.message}" not in render(r.trace)
+    plain = occmodel.simulate({**sc, "network": {"one_way": "1ms"}}, seed=1, trace_op=20, duration=0.2)
+    assert plain.messages == {}
