@@ -33,15 +33,16 @@ from .units import parse_drain, parse_duration
 from . import workload
 
 DEFAULT_DURATION = 10.0
-DRAIN_CAP = 10      # "auto" drain: a policy deadline is waited for up to this many windows
+DRAIN_WINDOWS = 10   # "auto" drain: the load may go on for up to this many window lengths
 
 
-def auto_drain(duration: float, deadline: float) -> float:
-    """The drain limit `"auto"` stands for: as long as the window, or as the policy's deadline
-    (no measured operation can outlive it) if that is longer, but at most `DRAIN_CAP` windows.
-    The drain ends as soon as the last measured operation finishes, so a healthy system pays
-    only for its slowest operation; the limit matters only when operations outlive the window."""
-    return max(duration, min(deadline, DRAIN_CAP * duration))
+def auto_drain(duration: float) -> float:
+    """The drain limit `"auto"` stands for: `DRAIN_WINDOWS` window lengths. The drain ends as soon
+    as the last measured operation finishes, so a healthy run pays only for its slowest operation
+    (and one under a policy deadline, at most that deadline); the limit matters only for operations
+    that outlive the window many times over (unlimited retries under contention: the shipped
+    eventstore-vs-fdb at 128 clients has a p99 of 2.5 windows and a max of 5)."""
+    return DRAIN_WINDOWS * duration
 
 
 @dataclass
@@ -102,7 +103,7 @@ class Simulation:
         self.policy = build_policy(scenario.policy)
         self.clients: list[Client] = []
         self.policy.bind(self)
-        self.drain = 0.0 if batch else auto_drain(duration, self.policy.deadline) if drain == "auto" else float(drain)
+        self.drain = 0.0 if batch else auto_drain(duration) if drain == "auto" else float(drain)
 
     # --- random streams ---------------------------------------------------------------------
     def rng(self, stream: str, *extra: int) -> np.random.Generator:

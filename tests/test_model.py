@@ -293,11 +293,16 @@ def test_the_drain_keeps_the_load_running():
     assert long["offered"] == window["offered"]            # rates: per second of the window
 
 
-def test_auto_drain_is_the_window_or_the_deadline():
-    from occmodel.model import DRAIN_CAP, auto_drain
+def test_auto_drain_is_ten_windows_and_stops_at_the_last_measured_operation():
+    from occmodel.model import DRAIN_WINDOWS, auto_drain
 
-    assert auto_drain(4.0, 0.0) == 4.0 and auto_drain(4.0, 30.0) == 30.0
-    assert auto_drain(1.0, 100.0) == DRAIN_CAP * 1.0
+    assert DRAIN_WINDOWS == 10 and auto_drain(4.0) == 40.0
+    # ops of 3 s in a 1 s window: the one started at 0 ends at 3 s, within 10 windows, and the run
+    # stops right there (the next op, started at 3 s, is load, not population)
+    r = occmodel.simulate(SLOW, seed=1, duration=1)
+    assert r.metrics["censored"] == 0 and r.metrics["operations"] == 1 and r.timeseries["t_s"] == [0.0]
+    cut = occmodel.simulate({**SLOW, "store": {"commit": {"service": "12s"}}}, seed=1, duration=1).metrics
+    assert cut["censored"] == 1 and cut["operations"] == 0          # 12 s > 1 s window + 10 s drain
 
 
 @pytest.mark.parametrize("value", ["forever", "-1s", "inf", True])
