@@ -45,7 +45,7 @@ NAMES = {  # metric: (name in titles, axis label with unit)
     "success_rate": ("success rate", "success rate (fraction of operations)"),
     "cache_hit_rate": ("cache hit rate", "value-check cache hit rate (fraction)"),
     "makespan_s": ("makespan", "makespan (s)"), "calls": ("commit attempts", "commit attempts (calls)"),
-    "latency": ("latency", "latency (ms): successes; -. all outcomes"),
+    "latency": ("latency", "latency (ms); p50–p99.9: successes only"),
     "ccdf": ("", "latency of successful operations (ms)"),
 }
 FRACTIONS = {"conflict_rate", "success_rate", "cache_hit_rate"}
@@ -206,8 +206,10 @@ def _bar_plot(res: Results) -> Plot:
                         hollow += 1
                         patch.set(facecolor="white", edgecolor=res.colours[s], hatch="//", lw=1.2)
                         if col == "p50_ms":
-                            ax.annotate(f"{number(r, 'success_rate'):.2f}", (patch.get_x(), patch.get_height()),
-                                        xytext=(0, 2), textcoords="offset points", fontsize=6)
+                            ax.annotate(f"{number(r, 'success_rate'):.2f}",
+                                        (patch.get_x() + patch.get_width() / 2, patch.get_height()),
+                                        xytext=(0, 2), textcoords="offset points", fontsize=6, rotation=90,
+                                        ha="center", va="bottom")
         if len(groups) == 1:                                         # label the bars themselves
             ax.set_xticks((np.arange(n) - (n - 1) / 2) * bar, [str(s or "") for s in res.series],
                           rotation=20, fontsize=8)
