@@ -32,7 +32,10 @@ METRICS = (
     "operations", "successes", "errors", "concurrency", "cache_hit_rate", "collapsed", "recovery_s", "events",
     "wall_s",
 )
-SERIES = ("starts", "successes", "conflicts", "retries", "rejections", "timeouts", "breaker_open")
+# `successes` are counted in the bin where the success reached the client; `successes_by_start` in
+# the bin where that operation started (so a backlog served late cannot pass for recovery)
+SERIES = ("starts", "successes", "successes_by_start", "conflicts", "retries", "rejections", "timeouts",
+          "breaker_open")
 
 FOLD = 65536
 RESOLUTION = 0.001                  # relative width of a latency bucket
@@ -93,6 +96,7 @@ class Recorder:
         self.series = {name: [0] * nbins for name in SERIES}
         self.series["breaker_open"] = [0.0] * nbins
         self._starts, self._successes = self.series["starts"], self.series["successes"]
+        self._by_start = self.series["successes_by_start"]
         self._conflicts, self._retries = self.series["conflicts"], self.series["retries"]
         self._rejections, self._timeouts = self.series["rejections"], self.series["timeouts"]
         self.latency = LatencyHistogram()        # successful operations
@@ -174,6 +178,7 @@ class Recorder:
                 self._successes[int(now * self.inv_bin)] += 1
             except IndexError:
                 self._successes[self._bin(now)] += 1
+            self._by_start[int(start * self.inv_bin)] += 1     # its bin exists: made when it started
             self.last_success = now
         elif outcome == REJECTED:
             self._rejections[self._bin(now)] += 1

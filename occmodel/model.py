@@ -174,12 +174,12 @@ class Simulation:
     def stability(self) -> dict[str, float]:
         """`collapsed` and `recovery_s` from the time series (NaN for batch workloads: no window)."""
         series, width, t0, t1 = self.metrics.series, self.metrics.bin, self.t0, self.end
-        starts, successes = series["starts"], series["successes"]
+        starts = series["starts"]
         w = self.scenario.workload
         changes = [s.until for s in w.schedule or []]
         since = last_disturbance([f.end for f in self.scenario.store.faults], changes)
-        return {"collapsed": collapsed(starts, successes, width, t0, t1),
-                "recovery_s": recovery_s(starts, successes, width, since, t1)}
+        return {"collapsed": collapsed(starts, series["successes"], width, t0, t1),
+                "recovery_s": recovery_s(starts, series["successes_by_start"], width, since, t1)}
 
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int, duration: float | str | None = None,

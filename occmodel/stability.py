@@ -2,17 +2,20 @@
 
 Metastable failures are judged from the binned time series, not the run's totals: a system can
 serve 90 % of a run's operations and still be dead at the end of it. Two metrics, both pure
-functions of the per-bin `starts` (arrivals) and `successes` (operations that succeeded, counted
-when their success reached the client), so they can be tested on constructed series:
+functions of per-bin counts, so they can be tested on constructed series:
 
 - `collapsed`: 1 when successes / arrivals < 0.5 over the last half of the measured window, else 0
-  (NaN when that half holds no whole bin or no arrival). It is a 0/1 per run so that its mean over
-  replications is the fraction of replications that collapsed, with a binomial-style interval.
+  (NaN when that half holds no whole bin or no arrival). Successes are counted when they reach the
+  client (the `successes` series, as the published collapse study counts them). It is a 0/1 per run
+  so that its mean over replications is the fraction of replications that collapsed.
 - `recovery_s`: seconds from the last disturbance (the end of the last fault window, or the last
   change of a load schedule) until the first 5 s window — slid bin by bin, starting at the first
-  bin that begins at or after the disturbance — in which successes reach 90 % of arrivals; NaN if
-  no such window lies inside the measured window, or there was no disturbance. A window, because
-  single bins are Poisson-noisy; windows with no arrival cannot show recovery and are skipped.
+  bin that begins at or after the disturbance — in which at least 90 % of the operations that
+  *started* in it succeeded (`successes_by_start` / `starts`); NaN if no such window lies inside
+  the measured window, or there was no disturbance. Counted by start, not by completion: right
+  after a load spike the backlog's late successes outnumber the new arrivals, so a completion
+  count reads "recovered" in a run that is about to collapse. A window, because single bins are
+  noisy; windows with no arrival cannot show recovery and are skipped.
 Only whole bins are used: a bin that straddles a boundary is left out rather than pro-rated.
 """
 from __future__ import annotations
@@ -47,7 +50,8 @@ def collapsed(starts: Sequence[float], successes: Sequence[float], bin_width: fl
 
 def recovery_s(starts: Sequence[float], successes: Sequence[float], bin_width: float,
                disturbed_until: float | None, t1: float, window: float = RECOVERY_WINDOW) -> float:
-    """Seconds from `disturbed_until` to the start of the first recovered window (NaN if none)."""
+    """Seconds from `disturbed_until` to the start of the first recovered window (NaN if none);
+    `successes[i]`: operations started in bin i that succeeded."""
     if disturbed_until is None or not math.isfinite(t1):
         return math.nan
     width = max(1, round(window / bin_width))

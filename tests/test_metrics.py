@@ -51,6 +51,8 @@ def test_population_is_operations_started_in_the_window_and_bins_cover_the_run()
     assert m["all_mean_ms"] == pytest.approx(750.0) and m["all_max_ms"] == pytest.approx(1000.0)
     ts = r.timeseries(3.0)
     assert ts["starts"][:3] == [1, 0, 3] and ts["conflicts"][0] == 1
+    # successes by completion bin vs by their operation's start bin (0.5 -> 1.5: bin 1 vs bin 0)
+    assert ts["successes"][:3] == [0, 1, 1] and ts["successes_by_start"][:3] == [1, 0, 1]
     # in flight over the window: the warm-up op for 0.5 s, then 0.5 + 0.5 + 0.1 s
     assert m["concurrency"] == pytest.approx((0.5 + 0.5 + 0.5 + 0.1) / 2)
 

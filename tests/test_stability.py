@@ -85,6 +85,23 @@ def test_runs_report_recovery_from_an_outage_and_no_collapse():
     assert math.isnan(simulate(scenario, seed=1, duration="30s").metrics["recovery_s"])
 
 
+def test_a_backlog_served_after_a_spike_is_not_recovery():
+    """The 2023 collapse study's store (1 s + 10 ms per request in service), 3 s timeouts, 3 attempts:
+    this 5 s spike collapses the run. Right after the spike the backlog's successes outnumber the new
+    arrivals (by completion the first 5 s window reads "recovered"); counted by start, nothing recovers."""
+    scenario = {"workload": {"kind": "open", "schedule": [{"until": "20s", "rate": 40}, {"until": "25s", "rate": 80},
+                                                         {"rate": 40}]},
+                "network": {"one_way": {"dist": "exponential", "mean": "100ms"}},
+                "store": {"commit": {"capacity": "inf", "service": "1010ms", "per_inflight": "10ms"}},
+                "operation": {"kind": "call", "timeout": "3s"}, "policy": {"kind": "immediate", "max_attempts": 3}}
+    r = simulate(scenario, seed=4, duration="80s", drain="0s")
+    ts = r.timeseries
+    by_completion = recovery_s(ts["starts"], ts["successes"], 1.0, 25.0, 80.0)
+    assert by_completion == 0.0                                   # the misleading reading
+    assert r.metrics["collapsed"] == 1.0 and math.isnan(r.metrics["recovery_s"])
+    assert sum(ts["successes_by_start"]) == r.metrics["successes"]
+
+
 def test_batch_runs_have_no_window_to_judge():
     m = simulate({"workload": {"kind": "batch", "clients": 2}, "network": {"one_way": "1ms"}}, seed=1).metrics
     assert math.isnan(m["collapsed"]) and math.isnan(m["recovery_s"])
