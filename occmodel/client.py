@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Generator
 
+from . import hedging
 from .guards import SPIN_LIMIT, retry_stalled
 from .network import Connection
 from .outcomes import CONFLICT, NAMES, OK, REJECTED, TIMEOUT, TOO_OLD
@@ -78,6 +79,7 @@ class Client:
         self.compute = sim.sampler(op.compute, "compute", cid, size=size)
         self.timed = op.timeout > 0 or self.policy.deadline > 0
         self.timeout = op.timeout
+        self.hedge = self.policy.hedging()          # the `hedge` policy, if any: round trips run hedged
         # a policy that keeps the base class's no-op `admit` / `record` costs nothing per attempt
         kind = type(self.policy)
         self.admits = kind.admit is not Policy.admit
@@ -155,11 +157,15 @@ class Client:
                 op.reload = False
                 if self.pipelined:
                     trip = self.pipelined_reads(op, history, tries)
-                    outcome = yield from (self.raced(trip, op) if self.timed else trip)
+                    if self.hedge:
+                        trip = self.hedged(op, trip, lambda: self.pipelined_reads(op, history, tries), slice(0, nreads))
+                    outcome = yield from (self.raced(trip, op) if self.timed and not self.hedge else trip)
                 else:
                     for i in range(nreads):
                         trip = self.read(op, i, history, tries)
-                        outcome = yield from (self.raced(trip, op) if self.timed else trip)
+                        if self.hedge:
+                            trip = self.hedged(op, trip, lambda: self.read(op, i, history, tries), slice(i, i + 1))
+                        outcome = yield from (self.raced(trip, op) if self.timed and not self.hedge else trip)
                         if outcome:
                             break
                 if outcome:
@@ -173,7 +179,9 @@ class Client:
                     yield self.env.timeout(pause)
             request = (op.keys, tuple(op.versions), nreads, self.nwrites, op.read_seq, op.read_time)
         trip = self.commit(op, request, tries)
-        outcome = yield from (self.raced(trip, op) if self.timed else trip)
+        if self.hedge:
+            trip = self.hedged(op, trip, lambda: self.commit(op, request, tries), slice(0, 0))
+        outcome = yield from (self.raced(trip, op) if self.timed and not self.hedge else trip)
         if outcome == OK and self.value_check:
             keys, seen, now = request[0], request[1], self.env.now
             for i in range(self.nwrites):
@@ -191,6 +199,11 @@ class Client:
         return True
 
     # --- round trips -----------------------------------------------------------------------
+    def hedged(self, op: Op, trip: Generator, again, keep: slice) -> Generator:
+        """`trip` and its copies under the `hedge` policy (hedging.py), bounded as `raced` bounds one."""
+        limit = self.policy.request_timeout(op, self.timeout) if self.timed else None
+        return hedging.run(self.env, self.hedge, op, trip, again, keep, limit)
+
     def raced(self, trip: Generator, op: Op) -> Generator:
         """Run a round trip raced against the request timeout, or what the deadline leaves."""
         env = self.env

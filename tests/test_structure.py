@@ -24,11 +24,12 @@ LAYERS = {
     # 1: pieces a scenario is made of
     "occmodel.distributions": 1, "occmodel.policies": 1, "occmodel.policies.base": 1,
     "occmodel.policies.backoff": 1, "occmodel.policies.breaker": 1, "occmodel.policies.budget": 1,
+    "occmodel.policies.hedge": 1,
     # 2: the scenario
     "occmodel.config": 2,
     # 3: the model's parts, 4: the model
     "occmodel.network": 3, "occmodel.store": 3, "occmodel.trace": 3, "occmodel.metrics": 3,
-    "occmodel.client": 3, "occmodel.workload": 3,
+    "occmodel.client": 3, "occmodel.workload": 3, "occmodel.hedging": 3,
     "occmodel.model": 4,
     # 5: sweeps of runs (bounds: the grammar an experiment file is checked with)
     "occmodel.bounds": 5, "occmodel.executors": 5, "occmodel.experiment": 6,

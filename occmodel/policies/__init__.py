@@ -9,5 +9,6 @@ from . import breaker  # noqa: F401  (registers circuit_breaker)
 from . import budget  # noqa: F401  (registers retry_budget)
 from . import envoy, finagle  # noqa: F401  (retry_budget styles "envoy", "finagle")
 from . import throttle  # noqa: F401  (registers adaptive_throttle)
+from . import hedge  # noqa: F401  (registers hedge)
 
 __all__ = ["REGISTRY", "REJECT", "Policy", "Wrapper", "build_policy", "register"]

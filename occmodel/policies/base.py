@@ -122,6 +122,10 @@ class Policy:
     def finish(self, end: float) -> None:
         """The run ended at `end`: settle anything still open (breaker open time)."""
 
+    def hedging(self) -> Any:
+        """The `hedge` policy in this chain, if any (the client hedges its round trips by it)."""
+        return None
+
     def request_timeout(self, op: "Op", timeout: float) -> float:
         """The timeout for a request now: the per-request one, cut to what the deadline leaves."""
         if not self.deadline:
@@ -166,6 +170,9 @@ class Wrapper(Policy):
 
     def finish(self, end: float) -> None:
         self.wrapped.finish(end)
+
+    def hedging(self) -> Any:
+        return self.wrapped.hedging()
 
 
 __all__ = ["OK", "REJECT", "REGISTRY", "Policy", "Wrapper", "build_policy", "register"]
