@@ -34,8 +34,9 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
 EXPECTS = {f"a {op} b": op for op in OPS}
-_LIMIT = re.compile(r"^\s*(<=|>=|<|>)\s*(\S+)\s*$")
-_COMPARE_KEYS = ("a", "b", "metric", "expect")
+LIMIT_PATTERN = r"^\s*(<=|>=|<|>)\s*(\S+)\s*$"     # a limit as a config writes it: "< 250"
+_LIMIT = re.compile(LIMIT_PATTERN)
+COMPARE_KEYS = ("a", "b", "metric", "expect")
 _STYLE = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
 
 
@@ -126,11 +127,11 @@ def _parse_compare(path: str, raw: Any, metrics: Sequence[str], labels: set[str]
     if not isinstance(raw, Mapping):
         raise BoundsError(f'{path}: expected a table {{a, b, metric, expect}}, got {raw!r}')
     for k in raw:
-        if k not in _COMPARE_KEYS:
-            raise BoundsError(f"{path}.{_key(k)}: unknown key; allowed: {', '.join(_COMPARE_KEYS)}")
-    for k in _COMPARE_KEYS:
+        if k not in COMPARE_KEYS:
+            raise BoundsError(f"{path}.{_key(k)}: unknown key; allowed: {', '.join(COMPARE_KEYS)}")
+    for k in COMPARE_KEYS:
         if k not in raw:
-            raise BoundsError(f"{path}.{k}: missing; a compare needs {', '.join(_COMPARE_KEYS)}")
+            raise BoundsError(f"{path}.{k}: missing; a compare needs {', '.join(COMPARE_KEYS)}")
     for k in ("a", "b"):
         if not isinstance(raw[k], str) or (labels is not None and raw[k] not in labels):
             allowed = "a policy label" if labels is None else "a policy label: " + ", ".join(sorted(labels))

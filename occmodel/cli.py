@@ -347,5 +347,36 @@ def presets() -> None:
     out.print('Use wherever a distribution goes: one_way = {preset = "cross-az"}; durations in seconds.')
 
 
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the experiment file (for editors' TOML support)."""
+    import json
+
+    from .reference import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+@main.command()
+def policies() -> None:
+    """List the policy kinds (and styles) with their keys and defaults."""
+    from .docgen import default_text
+    from .policies import Policy, Wrapper
+    from .reference import fields_of, own_fields, policy_classes
+
+    def keys(fields: dict[str, Any]) -> str:
+        return ", ".join(f"{k} = {default_text(f).strip('`')}" for k, f in fields.items()) or "(only the common keys)"
+
+    out.print(f"every policy: {keys(fields_of(Policy))}", highlight=False)
+    out.print(f"every wrapper (around inner): {keys(own_fields(Wrapper, Policy))}", highlight=False)
+    table = Table("kind", "style", "what it does")
+    table.add_column("its own keys = defaults", overflow="fold")
+    for kind, style, cls in policy_classes():
+        doc = " ".join((cls.__dict__.get("__doc__") or "").split("\n\n")[0].split())
+        table.add_row(kind, style or "", doc, keys(own_fields(cls)))
+    out.print(table)
+    out.print("Meaning, units and allowed values of every key: docs/configuration.md (Policies).", highlight=False)
+
+
 if __name__ == "__main__":
     main()

@@ -16,8 +16,8 @@ from typing import Annotated, Any, Callable, Iterable, Literal, Union
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 
-from .presets import table as preset_table
-from .units import Duration, parse_duration
+from .presets import PRESETS, table as preset_table
+from .units import DURATION_SCHEMA, Duration, ValueType, parse_duration
 
 Sampler = Callable[[], float]
 BLOCK = 1024
@@ -50,8 +50,8 @@ class _Dist(BaseModel):
 
 
 class Constant(_Dist):
-    dist: Literal["constant"] = "constant"
-    value: Duration
+    dist: Literal["constant"] = Field("constant", description="every draw is `value`")
+    value: Duration = Field(description="the delay")
 
     def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
         return itertools.repeat(self.value).__next__
@@ -62,9 +62,9 @@ class Constant(_Dist):
 
 
 class Uniform(_Dist):
-    dist: Literal["uniform"]
-    low: Duration
-    high: Duration
+    dist: Literal["uniform"] = Field(description="uniform between `low` and `high`")
+    low: Duration = Field(description="smallest delay")
+    high: Duration = Field(description="largest delay (>= low)")
 
     @model_validator(mode="after")
     def _ordered(self) -> "Uniform":
@@ -81,8 +81,8 @@ class Uniform(_Dist):
 
 
 class Exponential(_Dist):
-    dist: Literal["exponential"]
-    mean_: Duration = Field(alias="mean")
+    dist: Literal["exponential"] = Field(description="exponential (memoryless) with the given mean")
+    mean_: Duration = Field(alias="mean", description="mean delay")
 
     def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
         if self.mean_ == 0:
@@ -97,9 +97,9 @@ class Exponential(_Dist):
 class Normal(_Dist):
     """Normal folded at zero: |N(mean, sd)|, as in the AWS backoff simulator's network delay."""
 
-    dist: Literal["normal"]
-    mean_: Duration = Field(alias="mean")
-    sd: Duration
+    dist: Literal["normal"] = Field(description="|N(mean, sd)|: a normal folded at zero (no negative delays)")
+    mean_: Duration = Field(alias="mean", description="mean of the normal before folding")
+    sd: Duration = Field(description="standard deviation of the normal before folding")
 
     def sampler(self, rng: np.random.Generator, size: int = BLOCK) -> Sampler:
         return blocks(lambda n: np.abs(rng.normal(self.mean_, self.sd, n)), size)
@@ -115,10 +115,11 @@ class Normal(_Dist):
 class Lognormal(_Dist):
     """Lognormal given by its median and either sigma or its 99th percentile."""
 
-    dist: Literal["lognormal"]
-    median: Duration
-    sigma: float | None = Field(default=None, ge=0)
-    p99: Duration | None = None
+    dist: Literal["lognormal"] = Field(description="lognormal given by its median and one of sigma or p99")
+    median: Duration = Field(description="median delay (> 0)")
+    sigma: float | None = Field(default=None, ge=0, description="shape: standard deviation of the log "
+                                "(give this or p99)", json_schema_extra={"unit": "log-seconds"})
+    p99: Duration | None = Field(default=None, description="99th-percentile delay (>= median; give this or sigma)")
 
     @model_validator(mode="after")
     def _one_shape(self) -> "Lognormal":
@@ -151,11 +152,11 @@ class Empirical(_Dist):
     loaded samples are part of the scenario, hence of the run's identity (an edited CSV is a
     different experiment)."""
 
-    dist: Literal["empirical"]
-    samples: list[Duration] | None = None
-    csv: str | None = None
-    column: Annotated[int, Field(ge=0)] | str = 0
-    unit: Literal["ns", "us", "ms", "s"] = "s"
+    dist: Literal["empirical"] = Field(description="resample observed delays (give samples or csv)")
+    samples: list[Duration] | None = Field(default=None, description="the observed delays, inline")
+    csv: str | None = Field(default=None, description="a CSV file of observed delays (relative to the config's folder)")
+    column: Annotated[int, Field(ge=0)] | str = Field(0, description="csv: the column, by 0-based index or header name")
+    unit: Literal["ns", "us", "ms", "s"] = Field("s", description="csv: the unit its numbers are in")
 
     @model_validator(mode="after")
     def _load(self, info: ValidationInfo) -> "Empirical":
@@ -222,9 +223,16 @@ def _shorthand(value: Any) -> Any:
     return value
 
 
+DISTRIBUTION = ValueType(
+    "distribution", 'a table with `dist` (see Distributions), a bare duration (a constant: "2ms") or '
+    '{preset = "NAME"} (`occmodel presets`)',
+    {"anyOf": [*DURATION_SCHEMA["anyOf"],
+               {"type": "object", "properties": {"preset": {"enum": list(PRESETS)}}, "required": ["preset"],
+                "additionalProperties": False}]}, extends=True)
 Distribution = Annotated[
     Union[Constant, Uniform, Exponential, Normal, Lognormal, Empirical],
     Field(discriminator="dist"),
     BeforeValidator(_shorthand),
+    DISTRIBUTION,
 ]
 ZERO = Constant(value=0.0)

@@ -40,15 +40,23 @@ NOT_RUN = ("bounds", "tune", "compare")   # tables that judge or drive runs, not
 
 
 class ExperimentTable(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    seed: int = Field(default=0, ge=0)
-    replications: int = Field(default=1, ge=1)
-    duration: Duration = Field(default=10.0, gt=0)
-    warmup: Duration = 0.0
-    drain: Drain = "auto"       # after the window: load goes on until measured operations finish
-    bin: Duration = Field(default=1.0, gt=0)
-    max_time: Duration = Field(default=MAX_TIME, gt=0)   # batch: simulated-time limit of one run
-    description: str = ""
+    """How the sweep is run and measured."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                      description="the experiment's name: results go to results/<name>/ (letters, digits, . _ -)")
+    seed: int = Field(default=0, ge=0, description="base of every random stream (same seed, same results)")
+    replications: int = Field(default=1, ge=1, description="independent runs per point (95 % intervals need >= 2)",
+                              json_schema_extra={"unit": "runs"})
+    duration: Duration = Field(default=10.0, gt=0, description="measured window of closed and open workloads "
+                               "(operations that start in it are measured); batch ignores it")
+    warmup: Duration = Field(0.0, description="simulated before the window, not measured")
+    # after the window: load goes on until measured operations finish
+    drain: Drain = Field("auto", description="after the window the load goes on until every measured operation "
+                         "has finished, or this limit passes (the rest is censored); 0 = stop at the window's end")
+    bin: Duration = Field(default=1.0, gt=0, description="width of a time-series bin (timeseries.csv, plots)")
+    max_time: Duration = Field(default=MAX_TIME, gt=0, description="batch: simulated-time limit of one run "
+                               "(a clear error when reached)")
+    description: str = Field("", description="free text, kept in manifest.json")
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 Configs say `"250us"`, `"2ms"`, `"1.5s"` or a bare number of seconds; the model works in float
 seconds. `Duration` is the pydantic type every time-valued key uses, so the rule (non-negative,
-a known unit) lives in one place and its error message names what is allowed.
+a known unit) lives in one place and its error message names what is allowed. Each such type
+carries a `ValueType`: its name and rule in words (the reference docs' type column) and the JSON
+Schema of what a config may write there (`occmodel schema`), next to the parser they describe.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
+from pydantic_core import core_schema as cs
 
 UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
 _PATTERN = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([a-zµ]*)\s*$")
@@ -62,9 +65,43 @@ def parse_capacity(value: Any) -> float:
     return float(value)
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Capacity = Annotated[float, BeforeValidator(parse_capacity)]
-Drain = Annotated[float | str, BeforeValidator(parse_drain)]
+class ValueType:
+    """A config value type as users write it: `name` and `rule` for the reference docs, `schema`
+    for the JSON Schema. Put in an `Annotated` type's metadata; pydantic asks it for the field's
+    schema. With `extends`, the schema's alternatives are added to the one pydantic derives (a
+    distribution: shorthands beside the tables)."""
+
+    def __init__(self, name: str, rule: str, schema: dict[str, Any], extends: bool = False) -> None:
+        self.name, self.rule, self.schema, self.extends = name, rule, schema, extends
+
+    def __get_pydantic_json_schema__(self, core: cs.CoreSchema, handler: Any) -> dict[str, Any]:
+        if self.extends:
+            return {"anyOf": [*self.schema["anyOf"], handler(core)]}
+        return dict(self.schema)
+
+    def __repr__(self) -> str:
+        return f"ValueType({self.name!r})"
+
+
+def _letters(word: str) -> str:
+    """A regex matching `word` in any case (JSON Schema patterns have no case-insensitive flag)."""
+    return "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in word)
+
+
+_NUMBER = r"[+]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+DURATION_SCHEMA: dict[str, Any] = {"anyOf": [
+    {"type": "number", "minimum": 0},
+    {"type": "string", "pattern": rf"^\s*{_NUMBER}\s*(?:{'|'.join(UNITS)})?\s*$"}]}
+DURATION = ValueType("duration", f"{ALLOWED}; >= 0, finite", DURATION_SCHEMA)
+CAPACITY = ValueType("capacity", 'a whole number >= 1, or "inf" (no queue: every request served at once)', {"anyOf": [
+    {"type": "integer", "minimum": 1},
+    {"type": "string", "pattern": rf"^\s*(?:{'|'.join(_letters(w) for w in ('inf', 'infinity', 'unbounded'))})\s*$"}]})
+DRAIN = ValueType("drain", '"auto" (up to 10 window lengths) or a finite duration', {"anyOf": [
+    {"type": "string", "pattern": rf"^\s*{_letters('auto')}\s*$"}, *DURATION_SCHEMA["anyOf"]]})
+
+Duration = Annotated[float, BeforeValidator(parse_duration), DURATION]
+Capacity = Annotated[float, BeforeValidator(parse_capacity), CAPACITY]
+Drain = Annotated[float | str, BeforeValidator(parse_drain), DRAIN]
 
 
 def format_duration(seconds: float) -> str:

@@ -132,3 +132,24 @@ def test_run_warns_naming_censored_points_and_flags_low_success(tmp_path):
     result = invoke("run", write(tmp_path, low, "low.toml"), "--out", tmp_path / "low", "--no-plots")
     text = " ".join(result.output.split())
     assert " !" in text and "success rate < 0.99: p50/p99 there cover only the successful operations" in text
+
+
+def test_schema_prints_the_json_schema_of_the_experiment_file():
+    import json
+
+    from occmodel.reference import json_schema
+
+    result = invoke("schema")
+    assert result.exit_code == 0
+    assert json.loads(result.output) == json_schema()
+
+
+def test_policies_lists_every_kind_and_style_with_keys_and_defaults():
+    from occmodel.policies import REGISTRY, STYLED
+
+    result = invoke("policies")
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert all(kind in text for kind in REGISTRY) and all(style in text for _, style in STYLED)
+    for fragment in ('mode = "full"', "budget_percent = 20", "too_old_delay =", 'cooldown = "1s"', "max_attempts = 10"):
+        assert fragment in text, fragment

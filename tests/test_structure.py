@@ -20,23 +20,24 @@ PACKAGE = ROOT / "occmodel"
 LAYERS = {
     # 0: foundations that know nothing of the model
     "occmodel.version": 0, "occmodel.errors": 0, "occmodel.units": 0, "occmodel.outcomes": 0,
-    "occmodel.stats": 0, "occmodel.results": 0,
+    "occmodel.stats": 0, "occmodel.results": 0, "occmodel.presets": 0, "occmodel.stability": 0,
     # 1: pieces a scenario is made of
     "occmodel.distributions": 1, "occmodel.policies": 1, "occmodel.policies.base": 1,
     "occmodel.policies.backoff": 1, "occmodel.policies.breaker": 1, "occmodel.policies.budget": 1,
-    "occmodel.policies.hedge": 1,
+    "occmodel.policies.envoy": 1, "occmodel.policies.finagle": 1, "occmodel.policies.throttle": 1,
+    "occmodel.policies.window": 1, "occmodel.policies.hedge": 1,
     # 2: the scenario
     "occmodel.config": 2,
     # 3: the model's parts, 4: the model
     "occmodel.network": 3, "occmodel.store": 3, "occmodel.trace": 3, "occmodel.metrics": 3,
-    "occmodel.client": 3, "occmodel.workload": 3, "occmodel.hedging": 3,
+    "occmodel.client": 3, "occmodel.workload": 3, "occmodel.hedging": 3, "occmodel.guards": 3,
     "occmodel.model": 4,
     # 5: sweeps of runs (bounds: the grammar an experiment file is checked with)
     "occmodel.bounds": 5, "occmodel.executors": 5, "occmodel.experiment": 6,
     # 7: readers of results, 8: entry points
     "occmodel.plotbase": 7, "occmodel.plots_timeseries": 7, "occmodel.plots": 7, "occmodel.testing": 7,
-    "occmodel.bench": 7,
-    "occmodel.cli": 8, "occmodel": 8,
+    "occmodel.bench": 7, "occmodel.reference": 7, "occmodel.tune": 7, "occmodel.plots_tune": 7,
+    "occmodel.cli": 8, "occmodel.docgen": 8, "occmodel": 8,
 }
 
 

@@ -3,7 +3,7 @@
 Add one by subclassing `Policy` (or `Wrapper`), decorating it with `@register("kind")` and
 importing its module here; its fields become its config keys.
 """
-from .base import REGISTRY, REJECT, Policy, Wrapper, build_policy, register
+from .base import POLICY_SCHEMA, REGISTRY, REJECT, STYLED, Policy, PolicyTable, Wrapper, build_policy, register
 from . import backoff  # noqa: F401  (registers the delay schedules)
 from . import breaker  # noqa: F401  (registers circuit_breaker)
 from . import budget  # noqa: F401  (registers retry_budget)
@@ -11,4 +11,4 @@ from . import envoy, finagle  # noqa: F401  (retry_budget styles "envoy", "finag
 from . import throttle  # noqa: F401  (registers adaptive_throttle)
 from . import hedge  # noqa: F401  (registers hedge)
 
-__all__ = ["REGISTRY", "REJECT", "Policy", "Wrapper", "build_policy", "register"]
+__all__ = ["POLICY_SCHEMA", "REGISTRY", "REJECT", "STYLED", "Policy", "PolicyTable", "Wrapper", "build_policy", "register"]

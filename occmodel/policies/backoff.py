@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 class NoRetry(Policy):
     """Fail on the first failure."""
 
-    max_attempts: int = Field(default=1, ge=1, le=1)
+    max_attempts: int = Field(default=1, ge=1, le=1, description="always 1: one attempt, no retry",
+                              json_schema_extra={"unit": "attempts"})
 
     def backoff(self, op: "Op", outcome: int) -> float:
         return 0.0
@@ -39,9 +40,10 @@ class Immediate(Policy):
 class Exponential(Policy):
     """delay_k = min(cap, base × multiplier^k): spreads retries in time, but in lock-step."""
 
-    base: Duration = 0.01
-    cap: Duration = 1.0
-    multiplier: float = Field(default=2.0, ge=1)
+    base: Duration = Field(0.01, description="delay before the first retry")
+    cap: Duration = Field(1.0, description="longest delay")
+    multiplier: float = Field(default=2.0, ge=1, description="growth factor of the delay per retry",
+                              json_schema_extra={"unit": "×"})
 
     def exp(self, k: int) -> float:
         return min(self.cap, self.base * self.multiplier ** min(k, 1000))
@@ -58,7 +60,9 @@ class Jitter(Exponential):
     decorrelated: d = min(cap, U(base, 3·d_prev)), d_0 = base (state kept per operation).
     """
 
-    mode: Literal["full", "equal", "decorrelated", "additive"] = "full"
+    mode: Literal["full", "equal", "decorrelated", "additive"] = Field(
+        "full", description="full: U(0, e); equal: e/2 + U(0, e/2); additive: e + U(0, e), with e the exponential "
+        "delay; decorrelated: min(cap, U(base, 3 × previous delay))")
 
     def backoff(self, op: "Op", outcome: int) -> float:
         mode = self.mode
@@ -79,10 +83,11 @@ class FoundationDB(Policy):
     """FoundationDB's `onError` loop: delay = U(0,1) × backoff, backoff doubling from 10 ms to
     `cap`; unlimited retries by default; transaction-too-old retried after a fixed 10 ms."""
 
-    max_attempts: int = Field(default=0, ge=0)
-    base: Duration = 0.01
-    cap: Duration = 1.0
-    too_old_delay: Duration = 0.01
+    max_attempts: int = Field(default=0, ge=0, description="attempts in all; 0 = unlimited (FoundationDB's default)",
+                              json_schema_extra={"unit": "attempts"})
+    base: Duration = Field(0.01, description="first backoff before jitter (doubles per retry)")
+    cap: Duration = Field(1.0, description="largest backoff before jitter")
+    too_old_delay: Duration = Field(0.01, description="fixed delay before retrying a transaction-too-old")
 
     def backoff(self, op: "Op", outcome: int) -> float:
         if outcome == TOO_OLD:
@@ -97,8 +102,8 @@ class Reload(Policy):
 
     The reload makes each retry dearer as the stream grows (`store.history.per_event`)."""
 
-    base: Duration = 0.01
-    cap: Duration = 1.0
+    base: Duration = Field(0.01, description="delay step: retry k waits base × (k + 1)")
+    cap: Duration = Field(1.0, description="longest delay")
 
     def backoff(self, op: "Op", outcome: int) -> float:
         op.reload = True

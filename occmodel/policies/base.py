@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from dataclasses import field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass
 
 from ..errors import ConfigError, from_pydantic
 from ..outcomes import OK, RETRYABLE
-from ..units import Duration
+from ..units import Duration, ValueType
 
 if TYPE_CHECKING:
     from ..client import Op
@@ -30,6 +29,12 @@ REJECT = -1.0  # a `retry_delay` meaning "a breaker or budget refused": the oper
 REGISTRY: dict[str, type["Policy"]] = {}
 STYLED: dict[tuple[str, str], type["Policy"]] = {}   # (kind, style) -> a library's own class
 RetryOn = Literal["conflict", "error", "timeout", "too_old"]
+# a policy table stays a mapping in the config models (built per run by `build_policy`); its JSON
+# Schema is the union of every registered policy's, which occmodel.reference assembles and puts
+# where this placeholder stands (pydantic resolves references itself, so it cannot be one yet)
+POLICY_SCHEMA = {"occmodel": "policy"}
+PolicyTable = Annotated[dict[str, Any], ValueType("policy", "a policy table: kind and that kind's keys (see Policies)",
+                                                  POLICY_SCHEMA)]
 
 
 def _validated(cls: type) -> type:
@@ -83,10 +88,12 @@ class Policy:
     """Base: retry every listed failure, up to `max_attempts` attempts and within `deadline`."""
 
     KIND: ClassVar[str] = ""
-    label: str | None = None
-    max_attempts: int = Field(default=10, ge=0)   # attempts in all, 0 = unlimited
-    deadline: Duration = 0.0                       # per-operation time limit, 0 = none
-    retry_on: list[RetryOn] = field(default_factory=lambda: ["conflict", "error", "timeout", "too_old"])
+    label: str | None = Field(None, description="the policy's name in results, plots and bounds (required in [sweep] policy lists)")
+    max_attempts: int = Field(default=10, ge=0, description="attempts in all, first included; 0 = unlimited",
+                              json_schema_extra={"unit": "attempts"})
+    deadline: Duration = Field(0.0, description="per-operation time limit: no retry that would start after it; 0 = none")
+    retry_on: list[RetryOn] = Field(default_factory=lambda: ["conflict", "error", "timeout", "too_old"],
+                                    description="which failed outcomes are retried (others end the operation)")
 
     def bind(self, sim: "Simulation") -> None:
         """Attach to one run: the clock and the metrics. Called once per run. Random draws
@@ -138,8 +145,10 @@ class Policy:
 class Wrapper(Policy):
     """A policy around another (`inner`): the inner one schedules, the wrapper may refuse."""
 
-    inner: dict[str, Any] = field(default_factory=lambda: {"kind": "exponential"})
-    max_attempts: int = Field(default=0, ge=0)
+    inner: PolicyTable = Field(default_factory=lambda: {"kind": "exponential"},
+                               description="the policy that schedules the retries (a policy table)")
+    max_attempts: int = Field(default=0, ge=0, description="attempts in all over the inner policy's own limit; "
+                              "0 = leave it to the inner policy", json_schema_extra={"unit": "attempts"})
 
     def __post_init__(self) -> None:
         self.wrapped = build_policy(self.inner, "policy.inner")

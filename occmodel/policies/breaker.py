@@ -67,16 +67,28 @@ class Breaker:
 class CircuitBreaker(Wrapper):
     """Closed → open on a failure threshold, fast-fail while open, half-open probes after `cooldown`."""
 
-    trip: Literal["consecutive", "rate", "cumulative"] = "consecutive"
-    per: Literal["operation", "attempt"] = "operation"     # cumulative: the ratio's denominator
-    threshold: float | None = Field(default=None, gt=0)     # consecutive: 5 failures; rate: 0.5
-    window: int | None = Field(default=None, ge=1)          # rate: calls in the sliding window (20)
-    min_calls: int | None = Field(default=None, ge=1)       # rate: calls needed before judging (= window)
-    cooldown: Duration = 1.0
-    half_open_probes: int = Field(default=1, ge=1)
-    scope: Literal["operation", "client", "global"] = "client"
-    failures: list[RetryOn] = Field(default_factory=lambda: ["error", "timeout", "too_old"])
-    blocks: Literal["all", "retries"] = "all"
+    trip: Literal["consecutive", "rate", "cumulative"] = Field(
+        "consecutive", description="consecutive: open after threshold failures in a row; rate: when the failure "
+        "rate over the last window calls reaches threshold; cumulative: refuse retries while failures / per "
+        "since the start exceed threshold (no open state)")
+    per: Literal["operation", "attempt"] = Field("operation", description="cumulative: the ratio's denominator "
+                                                 "(operations started or attempts)")
+    threshold: float | None = Field(default=None, gt=0, description="consecutive: failures (default 5); rate: "
+                                    "failure rate in (0, 1] (default 0.5); cumulative: ratio (default 0.1)")
+    window: int | None = Field(default=None, ge=1, description="rate: calls in the sliding window (default 20)",
+                               json_schema_extra={"unit": "calls"})
+    min_calls: int | None = Field(default=None, ge=1, description="rate: calls in the window before it judges "
+                                  "(default = window)", json_schema_extra={"unit": "calls"})
+    cooldown: Duration = Field(1.0, description="time open before half-open probes")
+    half_open_probes: int = Field(default=1, ge=1, description="probes in flight when half-open; that many "
+                                  "successes close it", json_schema_extra={"unit": "calls"})
+    scope: Literal["operation", "client", "global"] = Field(
+        "client", description="who shares a breaker: a fresh one per operation, one per client process, or one for all")
+    failures: list[RetryOn] = Field(default_factory=lambda: ["error", "timeout", "too_old"],
+                                    description="outcomes that count as failures (a conflict means the store "
+                                    "answered: by default a success)")
+    blocks: Literal["all", "retries"] = Field("all", description="what an open breaker refuses: every attempt, "
+                                              "or retries only (first attempts pass)")
 
     def __post_init__(self) -> None:
         super().__post_init__()

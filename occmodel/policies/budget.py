@@ -62,16 +62,26 @@ class Bucket:
 class RetryBudget(Wrapper):
     """A token bucket in front of the inner policy's retries (AWS standard, gRPC or adaptive style)."""
 
-    style: Literal["aws", "grpc", "adaptive"] = "aws"
-    scope: Literal["client", "global"] = "client"
-    capacity: float | None = Field(default=None, gt=0)
-    retry_cost: float | None = Field(default=None, ge=0)
-    timeout_cost: float | None = Field(default=None, ge=0)
-    success_refund: float | None = Field(default=None, ge=0)
-    max_tokens: float | None = Field(default=None, gt=0)
-    token_ratio: float | None = Field(default=None, ge=0)
-    per_call: float | None = Field(default=None, ge=0)
-    refill: Literal["attempt", "operation"] = "attempt"
+    style: Literal["aws", "grpc", "adaptive"] = Field(
+        "aws", description="aws: the AWS SDKs' standard retry bucket; grpc: gRPC retry throttling; adaptive: the "
+        "2022 retry-amplification study's per-client bucket (styles envoy, finagle: their own sections)")
+    scope: Literal["client", "global"] = Field("client", description="one bucket per client process, or one for all")
+    capacity: float | None = Field(default=None, gt=0, description="aws, adaptive: tokens the bucket starts with and "
+                                   "holds at most (aws 500, adaptive 5)", json_schema_extra={"unit": "tokens"})
+    retry_cost: float | None = Field(default=None, ge=0, description="aws, adaptive: tokens a retry takes "
+                                     "(aws 5, adaptive 1)", json_schema_extra={"unit": "tokens"})
+    timeout_cost: float | None = Field(default=None, ge=0, description="aws: tokens a retry after a timeout takes (10)",
+                                       json_schema_extra={"unit": "tokens"})
+    success_refund: float | None = Field(default=None, ge=0, description="aws: tokens a first-attempt success "
+                                         "gives back (1)", json_schema_extra={"unit": "tokens"})
+    max_tokens: float | None = Field(default=None, gt=0, description="grpc: tokens to start with and at most (10); "
+                                     "retries pass while tokens > max_tokens / 2", json_schema_extra={"unit": "tokens"})
+    token_ratio: float | None = Field(default=None, ge=0, description="grpc: tokens a success adds (0.1)",
+                                      json_schema_extra={"unit": "tokens"})
+    per_call: float | None = Field(default=None, ge=0, description="adaptive: tokens each attempt adds (0.1)",
+                                   json_schema_extra={"unit": "tokens"})
+    refill: Literal["attempt", "operation"] = Field("attempt", description="adaptive: add per_call per attempt, "
+                                                    "or only when an operation starts (the study's bucket)")
 
     def __post_init__(self) -> None:
         super().__post_init__()

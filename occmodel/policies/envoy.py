@@ -43,11 +43,15 @@ class Gauges:
 class EnvoyBudget(Wrapper):
     """Retries in flight < max(min_retry_concurrency, budget_percent % of attempts in flight)."""
 
-    style: Literal["envoy"] = "envoy"
-    scope: Literal["client", "global"] = "client"
-    budget_percent: float = Field(default=20.0, ge=0.0, le=100.0)
-    min_retry_concurrency: int = Field(default=3, ge=0)
-    count_backoff: bool = False
+    style: Literal["envoy"] = Field("envoy", description="Envoy's cluster retry_budget")
+    scope: Literal["client", "global"] = Field("client", description="one Envoy per client process (a sidecar), "
+                                               "or one for all")
+    budget_percent: float = Field(default=20.0, ge=0.0, le=100.0, json_schema_extra={"unit": "%"},
+                                  description="retries in flight allowed as a percentage of attempts in flight")
+    min_retry_concurrency: int = Field(default=3, ge=0, description="retries in flight always allowed",
+                                       json_schema_extra={"unit": "retries"})
+    count_backoff: bool = Field(False, description="count retries waiting out their backoff as active "
+                                "(Envoy does not: envoy#30205)")
 
     def bind(self, sim: "Simulation") -> None:
         super().bind(sim)

@@ -35,11 +35,13 @@ SLICES = 10     # WindowedAdder(ttl, 10, ...)
 class FinagleBudget(Wrapper):
     """Retries allowed while min_retries_per_sec × ttl + percent_can_retry × recent requests last."""
 
-    style: Literal["finagle"] = "finagle"
-    scope: Literal["client", "global"] = "client"
-    ttl: Duration = Field(default=10.0, ge=1.0, le=60.0)
-    min_retries_per_sec: int = Field(default=10, ge=0)
-    percent_can_retry: float = Field(default=0.2, ge=0.0, le=1000.0)
+    style: Literal["finagle"] = Field("finagle", description="Finagle's (and Linkerd 1's) RetryBudget")
+    scope: Literal["client", "global"] = Field("client", description="one budget per client process, or one for all")
+    ttl: Duration = Field(default=10.0, ge=1.0, le=60.0, description="how long a deposit lasts (1 s to 60 s)")
+    min_retries_per_sec: int = Field(default=10, ge=0, description="reserve: retries per second always allowed",
+                                     json_schema_extra={"unit": "retries/s"})
+    percent_can_retry: float = Field(default=0.2, ge=0.0, le=1000.0, json_schema_extra={"unit": "retries/request"},
+                                     description="retries allowed per recent request, on top of the reserve")
 
     def bind(self, sim: "Simulation") -> None:
         super().bind(sim)

@@ -26,14 +26,14 @@ call deadline "applies to the entire chain of hedged requests"; no copy is sent 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from ..errors import ConfigError
 from ..outcomes import RETRYABLE
 from ..units import Duration
-from .base import RetryOn, Wrapper, register
+from .base import PolicyTable, RetryOn, Wrapper, register
 
 if TYPE_CHECKING:
     from ..client import Op
@@ -46,10 +46,14 @@ MAX_COPIES = 5      # A6 "Limits on Retries and Hedges": the client-side maximum
 class Hedge(Wrapper):
     """Up to `max_attempts` copies of each request, `delay` apart; the first success wins."""
 
-    max_attempts: int = Field(ge=2)                    # copies of a request in all (required, as in A6)
-    delay: Duration = 0.0                              # hedgingDelay
-    non_fatal: list[RetryOn] = Field(default_factory=list)   # nonFatalStatusCodes
-    inner: dict[str, Any] = Field(default_factory=lambda: {"kind": "none"})
+    max_attempts: int = Field(ge=2, description="copies of each request in all, the original included (2 to 5; "
+                              "required, as in A6)", json_schema_extra={"unit": "copies"})
+    delay: Duration = Field(0.0, description="hedgingDelay: wait this long without a success before the next copy; "
+                            "0 = send every copy at once")
+    non_fatal: list[RetryOn] = Field(default_factory=list, description="nonFatalStatusCodes: failures that send the "
+                                     "next copy at once (any other failure ends the hedged request)")
+    inner: PolicyTable = Field(default_factory=lambda: {"kind": "none"}, description="the policy for the operation "
+                               "after every copy failed (default none, as gRPC: retry or hedge, not both)")
 
     def __post_init__(self) -> None:
         if self.max_attempts > MAX_COPIES:

@@ -38,10 +38,12 @@ REQUESTS, ACCEPTS = 0, 1
 class AdaptiveThrottle(Wrapper):
     """Reject locally with probability max(0, (requests − k·accepts) / (requests + 1))."""
 
-    k: float = Field(default=2.0, gt=0.0)
-    window: Duration = Field(default=120.0, gt=0.0)
-    scope: Literal["client", "global"] = "client"
-    rejects: list[RetryOn] = Field(default_factory=lambda: ["error", "timeout"])
+    k: float = Field(default=2.0, gt=0.0, description="accepts multiplier: throttling starts when requests "
+                     "exceed k × accepts", json_schema_extra={"unit": "×"})
+    window: Duration = Field(default=120.0, gt=0.0, description="history the counts cover (the book: two minutes)")
+    scope: Literal["client", "global"] = Field("client", description="one history per client process, or one for all")
+    rejects: list[RetryOn] = Field(default_factory=lambda: ["error", "timeout"],
+                                   description="outcomes that count as not accepted by the backend")
 
     def bind(self, sim: "Simulation") -> None:
         super().bind(sim)
