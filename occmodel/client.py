@@ -34,8 +34,8 @@ class Op:
     """One logical operation's state across its attempts (policies keep theirs here too)."""
 
     __slots__ = ("keys", "start", "attempts", "tries", "retries", "prev_delay", "reload", "versions",
-                 "read_seq", "read_time", "optimistic", "current", "attempted", "commit_seq", "free",
-                 "trace", "breaker", "probe", "cost", "client", "began", "hold")
+                 "read_seq", "read_time", "optimistic", "current", "attempted", "commit_seq", "conflict_key",
+                 "free", "trace", "breaker", "probe", "cost", "client", "began", "hold")
 
     def __init__(self, keys: tuple[int, ...], start: float, client: "Client") -> None:
         self.keys, self.start, self.client = keys, start, client
@@ -44,7 +44,7 @@ class Op:
         self.reload = self.optimistic = self.probe = False
         self.versions = [0] * len(keys)
         self.read_seq, self.read_time = -1, 0.0
-        self.current = self.attempted = self.commit_seq = -1
+        self.current = self.attempted = self.commit_seq = self.conflict_key = -1
         self.trace: list[Span] | None = None
         self.breaker = None
         self.cost = 0.0
@@ -109,12 +109,12 @@ class Client:
                 break
             outcome = yield from self.attempt(op)
             if outcome == OK:
-                metrics.attempt(op.start, env.now, OK, 0, op.optimistic)
+                metrics.attempt(op.start, env.now, OK, 0, op.optimistic, keys)
                 if self.records:
                     policy.record(op, OK)
                 break
             metrics.attempt(op.start, env.now, outcome, op.current - op.attempted + 1 if outcome == CONFLICT else 0,
-                            op.optimistic)
+                            op.optimistic, keys, op.conflict_key)
             if self.records:
                 policy.record(op, outcome)
             if op.optimistic and (outcome == CONFLICT or outcome == TOO_OLD) and op.free < self.free_retries:
@@ -135,7 +135,7 @@ class Client:
                 yield env.timeout(delay)
             elif op.tries % SPIN_LIMIT == 0 and env.now == op.start:   # retrying forever at one instant
                 raise retry_stalled(env.now)
-        metrics.finish(op.start, env.now, outcome)
+        metrics.finish(op.start, env.now, outcome, keys)
         if op.trace is not None:
             sim.on_finish(op, outcome)
         return outcome
@@ -284,19 +284,31 @@ class Client:
             yield env.timeout(hop)
         if net.tally is not None:
             net.count(message, op, 1)
-        outcome, current, attempted, seq = yield from self.store.commit(request)
+        outcome, current, attempted, seq, key = yield from self.store.commit(request)
         if self.lossy and self.lost() < self.loss:
             yield env.event()
         hop = self.hop()
         if hop:
             yield env.timeout(hop)
         if op.tries == tries:
-            op.current, op.attempted, op.commit_seq = current, attempted, seq
+            op.current, op.attempted, op.commit_seq, op.conflict_key = current, attempted, seq, key
             if op.trace is not None:
-                writes = request is not None and request[3] > 0
-                op.trace.append(Span(tries, "commit", sent, env.now, request[0][0] if writes else None, message,
-                                     NAMES[outcome], current=current if current >= 0 else None,
-                                     attempted=(attempted if attempted >= 0 else
-                                                request[1][0] + 1 if writes else None),
-                                     breaker=self.policy.state(op)))
+                self.trace_commit(op, request, tries, sent, message, outcome)
         return outcome
+
+    def trace_commit(self, op: Op, request: CommitRequest | None, tries: int, sent: float, message: int,
+                     outcome: int) -> None:
+        """The commit's span: the key written, or the key that conflicted (for `read_set`, with the
+        commit sequence number it was written at and the attempt's read version)."""
+        writes = request is not None and request[3] > 0
+        conflict = outcome == CONFLICT
+        read_set = conflict and self.store.read_set
+        op.trace.append(Span(tries, "commit", sent, self.env.now,
+                             op.conflict_key if conflict else request[0][0] if writes else None, message,
+                             NAMES[outcome], current=op.current if op.current >= 0 else None,
+                             attempted=(op.attempted if op.attempted >= 0 else
+                                        request[1][0] + 1 if writes else None),
+                             breaker=self.policy.state(op),
+                             written_at=op.commit_seq if read_set else None,
+                             read_version=op.read_seq if read_set else None,
+                             cached=op.optimistic))

@@ -22,13 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from .keystats import KeyStats
 from .outcomes import CONFLICT, ERROR, OK, REJECTED, TIMEOUT, TOO_OLD
 
 METRICS = (
     "throughput", "offered", "success_rate", "attempts_per_op", "conflict_rate", "gave_up", "rejected",
     "timeouts", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "all_mean_ms", "all_p50_ms",
     "all_p90_ms", "all_p99_ms", "all_p999_ms", "all_max_ms", "censored", "breaker_open_fraction",
-    "breaker_transitions", "store_utilization", "mean_version_gap", "makespan_s", "calls",
+    "breaker_transitions", "store_utilization", "mean_version_gap", "p50_version_gap", "p99_version_gap",
+    "max_version_gap", "top_key_conflict_share", "makespan_s", "calls",
     "operations", "successes", "errors", "concurrency", "cache_hit_rate", "collapsed", "recovery_s", "events",
     "wall_s",
 )
@@ -89,8 +91,10 @@ class Recorder:
 
     `drained`, if set (an event), succeeds when the last measured operation finishes."""
 
-    def __init__(self, t0: float, t1: float, bin_width: float) -> None:
+    def __init__(self, t0: float, t1: float, bin_width: float, keys: int) -> None:
         self.t0, self.t1, self.bin = t0, t1, bin_width
+        self.keys = KeyStats(keys)
+        self._key_limit, self._key_ops, self._key_attempts = self.keys.limit, self.keys.operations, self.keys.attempts
         self.inv_bin = 1.0 / bin_width
         nbins = math.ceil(t1 / bin_width) + 1 if math.isfinite(t1) else 64
         self.series = {name: [0] * nbins for name in SERIES}
@@ -139,8 +143,10 @@ class Recorder:
         if t0 <= now < t1:
             self.started += 1
 
-    def attempt(self, start: float, now: float, outcome: int, gap: int, optimistic: bool) -> None:
-        """An attempt of the operation started at `start` reached the store (or timed out trying)."""
+    def attempt(self, start: float, now: float, outcome: int, gap: int, optimistic: bool, keys: tuple[int, ...],
+                key: int = -1) -> None:
+        """An attempt on `keys` of the operation started at `start` reached the store (or timed out
+        trying); a conflict names the `key` it was on."""
         if outcome:
             if outcome == CONFLICT:
                 self._conflicts[self._bin(now)] += 1
@@ -149,6 +155,9 @@ class Recorder:
         if not self.t0 <= start < self.t1:
             return
         self.attempts += 1
+        limit, counts = self._key_limit, self._key_attempts
+        for k in keys:
+            counts[k if k < limit else limit] += 1
         if optimistic:
             self.optimistic += 1
             self.optimistic_hits += outcome == OK
@@ -157,6 +166,7 @@ class Recorder:
         if outcome == CONFLICT:
             self.conflicts += 1
             self.gap_sum += gap
+            self.keys.conflict(key, gap, optimistic)
         elif outcome == ERROR:
             self.errors += 1
         elif outcome == TIMEOUT:
@@ -167,7 +177,8 @@ class Recorder:
     def retry(self, now: float) -> None:
         self._retries[self._bin(now)] += 1
 
-    def finish(self, start: float, now: float, outcome: int) -> None:
+    def finish(self, start: float, now: float, outcome: int, keys: tuple[int, ...]) -> None:
+        """The operation on `keys` started at `start` ended with `outcome`."""
         t0, t1 = self.t0, self.t1
         self.inflight -= 1
         began = t0 if start <= t0 else t1 if start >= t1 else start
@@ -185,6 +196,9 @@ class Recorder:
         if not t0 <= start < t1:
             return
         self.finished += 1
+        limit, counts = self._key_limit, self._key_ops
+        for k in keys:
+            counts[k if k < limit else limit] += 1
         buf = self.latencies
         if outcome == OK:
             self.succeeded += 1
@@ -251,6 +265,8 @@ class Recorder:
             "breaker_transitions": self.breaker_transitions,
             "store_utilization": utilization,
             "mean_version_gap": self.gap_sum / self.conflicts if self.conflicts else math.nan,
+            **self.keys.gap_metrics(),
+            "top_key_conflict_share": self.keys.top_share(),
             "operations": self.finished,
             "successes": self.succeeded,
             "errors": self.errors,

@@ -48,12 +48,14 @@ def auto_drain(duration: float) -> float:
 @dataclass
 class Result:
     """What one run measured: `metrics` (DESIGN section 3), the binned time series, the latency
-    histogram (bucket upper edges in seconds, counts) and, if asked for, one operation's trace."""
+    histogram (bucket upper edges in seconds, counts), the hottest keys' conflict counts and, if
+    asked for, one operation's trace."""
 
     metrics: dict[str, Any]
     timeseries: dict[str, list[float]]
     latency: tuple[np.ndarray, np.ndarray]
     trace: list[Span] | None = None
+    keys: dict[str, Any] = field(default_factory=dict)   # the run's part of keys.csv (`KeyStats.saved`)
     breaker_log: list[tuple[float, str, str]] = field(default_factory=list)
     messages: dict[int, tuple[int, int]] = field(default_factory=dict)   # traced op's: (requests, operations)
 
@@ -86,7 +88,7 @@ class Simulation:
         self.env = env = Environment()
         batch = scenario.workload.kind == "batch"
         self.t0, self.end = (0.0, math.inf) if batch else (warmup, warmup + duration)
-        self.metrics = Recorder(self.t0, self.end, bin_width)
+        self.metrics = Recorder(self.t0, self.end, bin_width, scenario.workload.keys.count)
         self.trace_op, self.trace, self.started, self.traced_index = trace_op, None, 0, -1
         self.stop_after_trace = stop_after_trace   # `occmodel trace`: end the run once the op is done
         self.stopped = False
@@ -165,7 +167,7 @@ class Simulation:
         metrics["events"] = events_scheduled(self.env)
         metrics["wall_s"] = time.perf_counter() - wall
         return Result(metrics, recorder.timeseries(min(end, self.end)), recorder.latency.nonempty(), self.trace,
-                      self.breaker_log, self.message_totals())
+                      recorder.keys.saved(), self.breaker_log, self.message_totals())
 
     def message_totals(self) -> dict[int, tuple[int, int]]:
         """(requests, operations) of every message the traced operation used (coalescing runs)."""

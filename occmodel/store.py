@@ -5,9 +5,10 @@ saves two events per request). Service time = (draw + history replay) × slow-fa
 `per_inflight` × requests already in service, so an overloaded store slows for everyone.
 A commit is checked when its service *ends*, against the state at that moment:
 - `expected_version`: each written key's attempted version (read version + 1) must exceed the
-  current one, else a conflict reporting both (the version gap);
+  current one, else a conflict reporting the key and both versions (the version gap);
 - `read_set`: no key read may have been written after the attempt's read version, and the
-  read version may not be older than `mvcc_window` (else too old).
+  read version may not be older than `mvcc_window` (else too old); a conflict names the key and
+  the commit sequence number (the store's version clock) at which it was written.
 The store never learns that a client gave up waiting: abandoned requests are served in full.
 """
 from __future__ import annotations
@@ -32,14 +33,16 @@ from .outcomes import CONFLICT, ERROR, OK, TOO_OLD
 # `call` operations send BLIND (None): no conflict check.
 CommitRequest = tuple
 BLIND = None
-# A commit result is a plain tuple too: (outcome, current, attempted, seq) where conflicts report
-# the key's current version and the one the commit tried to write, and successes the store's
-# commit sequence number after this commit; the fields that do not apply are -1.
+# A commit result is a plain tuple too: (outcome, current, attempted, seq, key). Successes report
+# the store's commit sequence number after this commit; conflicts report the conflicting key, its
+# current version, the version the commit tried to write and, in `seq`, the commit sequence number
+# at which the key was last written (for `read_set`: the write after the read version that caused
+# the conflict); the fields that do not apply are -1.
 CommitResult = tuple
 
-_DONE: CommitResult = (OK, -1, -1, -1)
-_FAILED: CommitResult = (ERROR, -1, -1, -1)
-_TOO_OLD: CommitResult = (TOO_OLD, -1, -1, -1)
+_DONE: CommitResult = (OK, -1, -1, -1, -1)
+_FAILED: CommitResult = (ERROR, -1, -1, -1, -1)
+_TOO_OLD: CommitResult = (TOO_OLD, -1, -1, -1, -1)
 _NO_SERVICE = itertools.repeat(0.0).__next__
 
 
@@ -188,21 +191,21 @@ class Store:
             for i in range(reads):
                 key = keys[i]
                 if last_write[key] > read_seq:
-                    return CONFLICT, version[key], seen[i] + 1, -1
+                    return CONFLICT, version[key], seen[i] + 1, last_write[key], key
             self.seq = seq = self.seq + 1
             for key in keys[:writes]:
                 version[key] += 1
                 last_write[key] = seq
                 history[key] += 1
-            return OK, -1, -1, seq
+            return OK, -1, -1, seq, -1
         for i in range(writes):
             key = keys[i]
             if seen[i] < version[key]:           # attempted (seen + 1) <= current
-                return CONFLICT, version[key], seen[i] + 1, -1
+                return CONFLICT, version[key], seen[i] + 1, last_write[key], key
         self.seq = seq = self.seq + 1
         for i in range(writes):
             key = keys[i]
             version[key] = seen[i] + 1
             last_write[key] = seq
             history[key] += 1
-        return OK, -1, -1, seq
+        return OK, -1, -1, seq, -1

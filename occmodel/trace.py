@@ -5,8 +5,10 @@ single `is None` test per request), in the spirit of the FoundationDB client's t
 
 `render` answers "where did this operation's time go?": every request on one time scale (the
 operation's own), so pipelined reads stack in the same columns while sequential ones march right;
-requests that travelled in one message are marked as sharing a round trip; conflicts show the
-store's current version against the attempted one, and pauses show the delay the policy chose.
+requests that travelled in one message are marked as sharing a round trip; conflicts name the key
+and show the store's current version against the attempted one (for `read_set`, the commit
+version at which the key was written after the attempt's read version), and pauses show the
+delay the policy chose.
 """
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ class Span(NamedTuple):
     attempted: int | None = None  # version the commit tried to write
     events: int | None = None     # history events replayed (history reads): the request's size
     breaker: str | None = None    # breaker state when the attempt was admitted: closed | open | half_open
+    written_at: int | None = None    # read_set conflicts: commit sequence number of the write that conflicted
+    read_version: int | None = None  # read_set conflicts: the attempt's read version (a commit sequence number)
+    cached: bool = False             # the attempt used cached versions (value check) instead of reading
 
 
 FILL = {"read": "=", "history": "=", "commit": "#", "compute": "~", "backoff": ".", "rejected": "x"}
@@ -58,10 +63,25 @@ def _details(s: Span, shared: int, total: tuple[int, int] | None = None) -> str:
     if s.kind == "backoff":
         out.append(f"delay chosen: {(s.end - s.start) * 1e3:.3f} ms")
     elif s.outcome == "conflict":
-        out.append(f"conflict: current v{s.current} vs attempted v{s.attempted}")
+        out.append(_conflict(s))
     if s.outcome == "rejected":
         out.append(f"fast-failed (breaker {s.breaker})" if s.breaker else "fast-failed by the policy")
     return ", ".join(out)
+
+
+def _conflict(s: Span) -> str:
+    """Which key conflicted and why, with the version gap (the writes the attempt missed): for
+    `read_set`, the write after the attempt's read version; otherwise the key's current version
+    against the attempted one."""
+    key = "" if s.key is None else f" on k{s.key}"
+    cached = ", from a cached version (value check)" if s.cached else ""
+    if s.current is None or s.attempted is None:
+        return f"conflict{key}{cached}"
+    gap = s.current - s.attempted + 1
+    if s.written_at is not None:
+        return (f"conflict{key}: written at version {s.written_at} after read version {s.read_version} "
+                f"(now v{s.current}, read as v{s.attempted - 1}: version gap {gap}){cached}")
+    return f"conflict{key}: current v{s.current} vs attempted v{s.attempted}, version gap {gap}{cached}"
 
 
 def _outcome(s: Span) -> str:

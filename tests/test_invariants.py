@@ -4,6 +4,8 @@ Whatever the scenario: rates lie in [0, 1], percentiles are ordered and bounded 
 the store is never more than fully busy, throughput never exceeds what was offered (plus, for a
 closed workload measured after a warm-up, the at most `clients` operations already in flight when
 the window opened), and a value that is due (latencies when something succeeded) is not NaN.
+Per key: the counts add up to the run's (operations × keys per operation, conflicts), the gap
+histogram to the conflicts and their mean gap, and gap percentiles are ordered.
 `max_examples` is 50 in the default suite; `--slow` runs 500.
 """
 from __future__ import annotations
@@ -63,10 +65,12 @@ def scenarios(draw):
 
 def check(scenario, warmup, duration, seed):
     try:
-        m = occmodel.simulate(scenario, seed=seed, duration=duration, warmup=warmup, bin="10ms").metrics
+        r = occmodel.simulate(scenario, seed=seed, duration=duration, warmup=warmup, bin="10ms")
     except ConfigError as exc:   # the zero-time-loop guard: think 0 behind a breaker that refuses at once
         assert "workload.think" in str(exc) and scenario["policy"]["kind"] == "circuit_breaker", exc
         return
+    m = r.metrics
+    check_keys(scenario, m, r.keys)
     for rate in RATES:
         v = m[rate]
         assert v != v or 0 <= v <= 1 + 1e-9, (rate, v)
@@ -90,6 +94,21 @@ def check(scenario, warmup, duration, seed):
             assert m["throughput"] <= m["offered"] + in_flight / window + 1e-9, m
     else:
         assert m["makespan_s"] >= 0 and m["successes"] <= w["clients"] * w["ops_per_client"]
+
+
+def check_keys(scenario: dict, m: dict, saved: dict) -> None:
+    rows = [row[1:] for row in saved["rows"]] + [saved["other"]]
+    operations, attempts, conflicts, stale = (sum(r[i] for r in rows) for i in range(4))
+    op = scenario["operation"]
+    assert operations == m["operations"] * max(op["reads"], op["writes"])
+    assert all(r[2] <= r[1] and r[3] <= r[2] for r in rows)               # conflicts <= attempts, stale <= conflicts
+    assert conflicts == sum(c for _, c in saved["gaps"])
+    if conflicts:
+        assert sum(g * c for g, c in saved["gaps"]) / conflicts == pytest.approx(m["mean_version_gap"])
+        assert 1 <= m["p50_version_gap"] <= m["p99_version_gap"] <= m["max_version_gap"]
+        assert 0 < m["top_key_conflict_share"] <= 1
+    else:
+        assert math.isnan(m["top_key_conflict_share"]) and math.isnan(m["max_version_gap"])
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -32,21 +32,27 @@ def test_memory_is_bounded_by_folding():
 
 
 def test_population_is_operations_started_in_the_window_and_bins_cover_the_run():
-    r = Recorder(t0=1.0, t1=3.0, bin_width=1.0)
+    r = Recorder(t0=1.0, t1=3.0, bin_width=1.0, keys=4)
     r.start(0.5)                      # warm-up: binned, not measured, even though it finishes inside
-    r.attempt(0.5, 0.6, CONFLICT, 2, False)
-    r.finish(0.5, 1.5, OK)
+    r.attempt(0.5, 0.6, CONFLICT, 2, False, (1,), 1)
+    r.finish(0.5, 1.5, OK, (1,))
     r.start(2.0)
-    r.attempt(2.0, 2.1, OK, 0, False)
-    r.finish(2.0, 2.5, OK)
+    r.attempt(2.0, 2.1, OK, 0, False, (0, 2))
+    r.finish(2.0, 2.5, OK, (0, 2))
     r.start(2.5)                      # started in the window, finishes after it: still measured
-    r.attempt(2.5, 3.2, CONFLICT, 3, False)
-    r.finish(2.5, 3.5, CONFLICT)
-    r.start(2.9)                      # started in the window, never finished: censored
+    r.attempt(2.5, 3.2, CONFLICT, 3, False, (2,), 2)
+    r.finish(2.5, 3.5, CONFLICT, (2,))
+    r.start(2.9)                      # started in the window, never finished: censored...
+    r.attempt(2.9, 2.95, CONFLICT, 1, True, (3,), 3)   # ...but its attempts count, as `attempts` do
     m = r.summary(3.0, 0.0)
     assert m["operations"] == 2 and m["successes"] == 1 and m["censored"] == 1 and m["offered"] == 1.5
     assert m["throughput"] == 0.5 and m["success_rate"] == 0.5 and m["gave_up"] == 1
-    assert m["attempts_per_op"] == 1 and m["conflict_rate"] == 0.5 and m["mean_version_gap"] == 3
+    assert m["attempts_per_op"] == 1.5 and m["conflict_rate"] == 2 / 3 and m["mean_version_gap"] == 2
+    # per key, the same population: key 1 (warm-up) counts nothing, key 3 an attempt but no operation
+    k = r.keys
+    assert k.operations == [1, 0, 2, 0, 0] and k.attempts == [1, 0, 2, 1, 0] and list(k.conflicts) == [0, 0, 1, 1, 0]
+    assert list(k.stale) == [0, 0, 0, 1, 0] and list(k.gap_sum) == [0, 0, 3, 1, 0] and k.gaps[1:4] == [1, 0, 1]
+    assert m["top_key_conflict_share"] == 0.5 and m["max_version_gap"] == 3
     assert m["mean_ms"] == pytest.approx(500.0) and m["max_ms"] == pytest.approx(500.0)
     assert m["all_mean_ms"] == pytest.approx(750.0) and m["all_max_ms"] == pytest.approx(1000.0)
     ts = r.timeseries(3.0)
@@ -60,22 +66,22 @@ def test_population_is_operations_started_in_the_window_and_bins_cover_the_run()
 def test_all_latencies_cover_every_outcome_and_success_latencies_only_successes():
     """Survivorship bias: a fast give-up must not make the success percentiles look good, and
     must show in the all_* ones."""
-    r = Recorder(t0=0.0, t1=10.0, bin_width=1.0)
+    r = Recorder(t0=0.0, t1=10.0, bin_width=1.0, keys=4)
     for i in range(90):
         r.start(0.0)
-        r.finish(0.0, 1.0, OK)                  # 90 successes after 1 s
+        r.finish(0.0, 1.0, OK, (0,))                # 90 successes after 1 s
     for i in range(10):
         r.start(0.0)
-        r.finish(0.0, 0.001, REJECTED)         # 10 fast-fails after 1 ms
+        r.finish(0.0, 0.001, REJECTED, (0,))        # 10 fast-fails after 1 ms
     m = r.summary(10.0, 0.0)
     assert m["p50_ms"] == pytest.approx(1000, rel=RESOLUTION) and m["max_ms"] == pytest.approx(1000)
     assert m["all_p50_ms"] == pytest.approx(1000, rel=RESOLUTION)
     assert m["all_mean_ms"] == pytest.approx((90 * 1000 + 10 * 1) / 100)
     assert m["all_p90_ms"] == pytest.approx(1000, rel=RESOLUTION)
-    r2 = Recorder(t0=0.0, t1=10.0, bin_width=1.0)
+    r2 = Recorder(t0=0.0, t1=10.0, bin_width=1.0, keys=4)
     for i in range(100):
         r2.start(0.0)
-        r2.finish(0.0, 0.001 if i < 50 else 2.0, OK if i < 50 else CONFLICT)
+        r2.finish(0.0, 0.001 if i < 50 else 2.0, OK if i < 50 else CONFLICT, (0,))
     m2 = r2.summary(10.0, 0.0)
     assert m2["p99_ms"] == pytest.approx(1, rel=RESOLUTION) and m2["all_p99_ms"] == pytest.approx(2000, rel=RESOLUTION)
 
@@ -84,30 +90,30 @@ def test_drained_event_fires_when_the_last_measured_operation_finishes():
     import simpy
 
     env = simpy.Environment()
-    r = Recorder(t0=0.0, t1=1.0, bin_width=1.0)
+    r = Recorder(t0=0.0, t1=1.0, bin_width=1.0, keys=4)
     r.start(0.5)
     r.start(0.6)
     r.drained = env.event()
-    r.finish(0.5, 1.2, OK)
+    r.finish(0.5, 1.2, OK, (0,))
     assert not r.drained.triggered
     r.start(1.3)                      # after the window: load, not population
-    r.finish(0.6, 1.4, OK)
+    r.finish(0.6, 1.4, OK, (0,))
     assert r.drained.triggered and r.summary(1.4, 0.0)["censored"] == 0
 
 
 def test_breaker_open_time_is_split_across_bins():
-    r = Recorder(t0=0.0, t1=4.0, bin_width=1.0)
+    r = Recorder(t0=0.0, t1=4.0, bin_width=1.0, keys=4)
     r.breaker_open(0.5, 2.25, 1.0)
     assert r.series["breaker_open"][:3] == pytest.approx([0.5, 1.0, 0.25])
     assert r.summary(4.0, 0.0)["breaker_open_fraction"] == pytest.approx(1.75 / 4)
 
 
 def test_an_instant_failure_is_not_counted_as_a_success_latency():
-    r = Recorder(t0=0.0, t1=10.0, bin_width=1.0)
+    r = Recorder(t0=0.0, t1=10.0, bin_width=1.0, keys=4)
     r.start(1.0)
-    r.finish(1.0, 1.0, REJECTED)          # latency 0 (the sign bit carries the outcome)
+    r.finish(1.0, 1.0, REJECTED, (0,))        # latency 0 (the sign bit carries the outcome)
     r.start(1.0)
-    r.finish(1.0, 1.5, OK)
+    r.finish(1.0, 1.5, OK, (0,))
     m = r.summary(10.0, 0.0)
     assert m["mean_ms"] == pytest.approx(500) and m["all_mean_ms"] == pytest.approx(250)
     assert r.latency.n == 1 and r.all_latency.n == 2

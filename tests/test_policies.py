@@ -28,7 +28,7 @@ class FakeSim:
 
     def __init__(self, clients: int = 1, t0: float = 0.0, t1: float = 100.0, kind: str = "closed") -> None:
         self.env = simpy.Environment()
-        self.metrics = Recorder(t0, t1, 1.0)
+        self.metrics = Recorder(t0, t1, 1.0, 1)
         self.breaker_log: list[tuple[float, str, str]] = []
         self.scenario = SimpleNamespace(workload=SimpleNamespace(clients=clients, kind=kind))
         self.clients = [SimpleNamespace(id=i, jitter=self.uniform("jitter", i)) for i in range(clients)]

@@ -151,6 +151,7 @@ def test_failed_value_check_retries_pessimistically_even_without_a_policy():
     else:
         pytest.fail("no traced operation had a failed value check")
     assert [s.kind for s in first] == ["commit"]            # optimistic: no read
+    assert first[0].cached and not any(s.cached for s in spans if s.attempt == 2)   # the trace tells them apart
     assert [s.kind for s in spans if s.attempt == 2] == ["read", "commit"]
     assert max(s.attempt for s in spans) == 2
 

@@ -95,3 +95,49 @@ def test_coalesced_message_shows_its_total_across_operations():
     assert f"msg#{commit.message}" not in render(r.trace)
     plain = occmodel.simulate({**sc, "network": {"one_way": "1ms"}}, seed=1, trace_op=20, duration=0.2)
     assert plain.messages == {}
+
+
+def _two_writers(conflict: str, seed: int, op: int, reads: int, count: int) -> list[Span]:
+    """Two batch clients, one operation each, started together; commits served one at a time."""
+    import occmodel
+
+    sc = {"workload": {"kind": "batch", "clients": 2, "keys": {"count": count}},
+          "network": {"one_way": {"dist": "constant", "value": 0.001}, "pipelining": False},
+          "store": {"conflict": conflict, "commit": {"capacity": 1, "service": {"dist": "constant", "value": "1ms"}}},
+          "operation": {"kind": "transaction", "reads": reads, "writes": 1}, "policy": {"kind": "none"}}
+    return occmodel.simulate(sc, seed=seed, trace_op=op).trace
+
+
+def test_expected_version_conflict_line_names_the_key_and_the_gap() -> None:
+    spans = [_two_writers("expected_version", 1, op, 1, 1) for op in (0, 1)]
+    commits = [next(s for s in trace if s.kind == "commit") for trace in spans]
+    loser = next(i for i, c in enumerate(commits) if c.outcome == "conflict")
+    assert commits[1 - loser].outcome == "ok"
+    assert "conflict on k0: current v1 vs attempted v1, version gap 1" in render(spans[loser])
+
+
+def test_read_set_conflict_line_names_the_read_key_written_after_the_read_version() -> None:
+    """Each reads both keys and writes the first it drew; when they write different keys, the
+    loser's conflict is on the key it only read, which the winner wrote at commit version 1."""
+    for seed in range(1, 50):
+        spans = [_two_writers("read_set", seed, op, 2, 2) for op in (0, 1)]
+        written = [trace[0].key for trace in spans]            # sequential reads: keys[0] first
+        if written[0] != written[1]:
+            break
+    else:
+        raise AssertionError("no seed gave two different written keys")
+    commits = [next(s for s in trace if s.kind == "commit") for trace in spans]
+    loser = next(i for i, c in enumerate(commits) if c.outcome == "conflict")
+    winner = 1 - loser
+    assert commits[winner].outcome == "ok" and commits[winner].key == written[winner]
+    assert commits[loser].key == written[winner] != written[loser]
+    assert (f"conflict on k{written[winner]}: written at version 1 after read version 0 "
+            f"(now v1, read as v0: version gap 1)") in render(spans[loser])
+    # the same operations under expected_version: different written keys, so both succeed
+    assert all(next(s for s in _two_writers("expected_version", seed, op, 2, 2) if s.kind == "commit").outcome
+               == "ok" for op in (0, 1))
+
+
+def test_cached_conflict_says_so() -> None:
+    text = render([Span(1, "commit", T0, T0 + 0.002, 3, 5, "conflict", current=9, attempted=7, cached=True)])
+    assert "conflict on k3: current v9 vs attempted v7, version gap 3, from a cached version (value check)" in text
