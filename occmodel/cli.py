@@ -31,25 +31,29 @@ class BadInput(click.ClickException):
         click.echo(f"occmodel: error: {self.message}", err=True)
 
 
-def _guard(fn):
+def _guard(option: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Turn config errors into exit status 2 with one clear line (no traceback); a file that
-    cannot be written (read-only mount, full disk) is bad input too: the message names it.
-    SIGTERM stops a command as Ctrl-C does (workers terminated, no traceback)."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            return fn(*args, **kwargs)
-        except (ConfigError, BoundsError) as exc:
-            raise BadInput(str(exc)) from None
-        except OSError as exc:
-            where = exc.filename or "a results file"
-            raise BadInput(f"--out: cannot write {where}: {exc.strerror or exc} (is the directory writable and the "
-                           "disk not full?)") from None
-        finally:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    cannot be written (read-only mount, full disk) is bad input too: the message names the
+    command's output `option` and the file. SIGTERM stops a command as Ctrl-C does (workers
+    terminated, no traceback)."""
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            signal.signal(signal.SIGTERM, _interrupt)
+            try:
+                return fn(*args, **kwargs)
+            except (ConfigError, BoundsError) as exc:
+                raise BadInput(str(exc)) from None
+            except OSError as exc:
+                where = exc.filename or "a file"
+                raise BadInput(f"{option or 'output'}: cannot write {where}: {exc.strerror or exc} (is the directory "
+                               "writable and the disk not full?)") from None
+            finally:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -80,7 +84,7 @@ def main() -> None:
 @click.option("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
 @click.option("--no-plots", is_flag=True, help="skip drawing plots")
 @click.option("--force", is_flag=True, help="replace the results of another config in the directory")
-@_guard
+@_guard("--out")
 def run(config: str, out_dir: str | None, workers: int | None, replications: int | None, executor: str,
         scheduler: str | None, no_plots: bool, force: bool) -> None:
     """Run CONFIG's sweep; resumes an interrupted run of the same config."""
@@ -100,7 +104,7 @@ def run(config: str, out_dir: str | None, workers: int | None, replications: int
 
 
 def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: str | None,
-         force: bool = False) -> list[dict]:
+         force: bool = False, option: str = "--out") -> list[dict]:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
     from rich.text import Text
@@ -120,7 +124,8 @@ def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: 
             bar.update(task, completed=done, total=total)
 
         runs = run_experiment(exp, target, workers=workers, executor=executor, scheduler=scheduler,
-                              progress=progress, command=" ".join(["occmodel", *sys.argv[1:]]), force=force)
+                              progress=progress, command=" ".join(["occmodel", *sys.argv[1:]]), force=force,
+                              option=option)
     _print_summary(target)
     _warn_censored(target, exp.swept)
     out.print(f"results in {target}/ (runs.csv, summary.csv, timeseries.csv, latency.csv, manifest.json)")
@@ -188,7 +193,7 @@ def _print_summary(target: Path) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@_guard
+@_guard("DIRECTORY")
 def plot(directory: str) -> None:
     """Redraw the plots of a results DIRECTORY."""
     from .plots import draw
@@ -205,7 +210,7 @@ def plot(directory: str) -> None:
               help="saved results to judge [results/<name>]; run when missing or from another config")
 @click.option("--workers", type=click.IntRange(min=1))
 @click.option("--force", is_flag=True, help="replace the results of another config in the directory")
-@_guard
+@_guard("--results")
 def check(config: str, results_dir: str | None, workers: int | None, force: bool) -> None:
     """Evaluate CONFIG's [[bounds]]: exit 0 when all hold, 1 otherwise."""
     from .bounds import all_hold, evaluate, table
@@ -219,7 +224,7 @@ def check(config: str, results_dir: str | None, workers: int | None, force: bool
     if runs is None:
         _writable("--results", target)
         err.print(f"no matching saved results in {target}: running {config}")
-        runs = _run(exp, target, workers, "local", None, force)
+        runs = _run(exp, target, workers, "local", None, force, "--results")
     verdicts = evaluate(exp.bounds, runs, exp.swept)
     out.print(table(verdicts))
     held = all_hold(verdicts)
@@ -232,7 +237,7 @@ def check(config: str, results_dir: str | None, workers: int | None, force: bool
 @click.option("--trials", type=click.IntRange(min=1), help="override [tune].trials")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="results directory [results/<name>-tune]")
 @click.option("--workers", type=click.IntRange(min=1), help="parallel replications per trial [all cores]")
-@_guard
+@_guard("--out")
 def tune(config: str, trials: int | None, out_dir: str | None, workers: int | None) -> None:
     """Search CONFIG's [tune] params for the best setting that meets the constraints.
 
@@ -282,7 +287,7 @@ def _bar(title: str, total: int, unit: str) -> Iterator[Callable[[int, int], Non
 @click.option("--point", "point_filters", multiple=True, metavar="KEY=VALUE",
               help="select the sweep point, e.g. --point policy=full-jitter --point workload.clients=64")
 @click.option("--replication", type=click.IntRange(min=0), default=0, show_default=True)
-@_guard
+@_guard(None)
 def trace(config: str, op_index: int | None, point_filters: tuple[str, ...], replication: int) -> None:
     """Print one operation's timeline, attempt by attempt."""
     from .experiment import load_experiment
@@ -294,7 +299,7 @@ def trace(config: str, op_index: int | None, point_filters: tuple[str, ...], rep
     s = exp.settings
     sim = Simulation(point.scenario, seed=s.seed, replication=replication, duration=s.duration, warmup=s.warmup,
                      bin_width=s.bin, trace_op=op_index if op_index is not None else -1, stop_after_trace=True,
-                     drain=s.drain)
+                     drain=s.drain, max_time=s.max_time, max_event_rate=s.max_event_rate)
     sim.run()
     if sim.trace is None:
         raise ConfigError("--op", op_index, f"the run started only {sim.started} operations")
@@ -323,7 +328,7 @@ def _select(exp: Any, filters: tuple[str, ...]) -> Any:
 @click.option("--long", "long_run", is_flag=True, help="memory run of 10 million operations (minutes)")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, hidden=True,
               help="multiply every duration and operation count (tests)")
-@_guard
+@_guard(None)
 def bench(quick: bool, long_run: bool, scale: float) -> None:
     """Measure the simulator's own speed against bare SimPy in the same run."""
     from .bench import main as bench_main

@@ -9,6 +9,7 @@ Each run's random streams depend on (seed, replication) only: common random numb
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import itertools
@@ -27,10 +28,10 @@ from .bounds import parse_bounds
 from .config import Scenario, StrictModel, validate_scenario
 from .errors import ConfigError, validate
 from .executors import execute
-from .guards import MAX_TIME, check_memory
+from .guards import MAX_EVENT_RATE, MAX_TIME, check_memory
 from .metrics import METRICS, SERIES
 from .model import simulate
-from .results import Row, locked, read_csv, read_json, write_atomic, write_csv, write_json
+from .results import LOCK, Row, locked, read_csv, read_json, write_atomic, write_csv, write_json
 from .stats import summarize
 from .units import Drain, Duration
 from .version import __version__
@@ -56,6 +57,10 @@ class ExperimentTable(StrictModel):
     bin: Duration = Field(default=1.0, gt=0, description="width of a time-series bin (timeseries.csv, plots)")
     max_time: Duration = Field(default=MAX_TIME, gt=0, description="batch: simulated-time limit of one run "
                                "(a clear error when reached)")
+    max_event_rate: float = Field(default=MAX_EVENT_RATE, gt=0, allow_inf_nan=False,
+                                  description="sanity limit on events per simulated second, judged at run time: "
+                                  "past it (a retry storm) the run stops with a clear error instead of running "
+                                  "for hours; raise it for a load that is meant", json_schema_extra={"unit": "events/s"})
     description: str = Field("", description="free text, kept in manifest.json")
 
 
@@ -75,6 +80,7 @@ class Experiment:
     swept: list[str]
     points: list[Point]
     bounds: list[Any] = field(default_factory=list)
+    source: Path | None = None     # the config file (None: built from a mapping)
 
     @property
     def name(self) -> str:
@@ -143,7 +149,7 @@ def load_experiment(source: str | Path | Mapping[str, Any], replications: int | 
         raise ConfigError("bounds", bounds, "expected an array of tables: [[bounds]] entries")
     columns = [{k: column_value(k, v) for k, v in p.values.items()} for p in points]
     parsed = parse_bounds(bounds, swept, METRICS, columns)   # raises BoundsError
-    return Experiment(settings, raw, swept, points, parsed)
+    return Experiment(settings, raw, swept, points, parsed, None if isinstance(source, Mapping) else Path(source).resolve())
 
 
 def _read(path: str | Path) -> dict[str, Any]:
@@ -217,14 +223,14 @@ def column_value(key: str, value: Any) -> Any:
 
 
 # --- running ---------------------------------------------------------------------------------
-Task = tuple[Scenario, int, int, float, float, float, float, float | str]
+Task = tuple[Scenario, int, int, float, float, float, float, float | str, float]
 
 
 def run_task(task: Task) -> dict[str, Any]:
     """One replication of one point: picklable in and out, for any executor."""
-    scenario, seed, replication, duration, warmup, bin_width, max_time, drain = task
+    scenario, seed, replication, duration, warmup, bin_width, max_time, drain, max_event_rate = task
     result = simulate(scenario, seed=seed, replication=replication, duration=duration, warmup=warmup, bin=bin_width,
-                      max_time=max_time, drain=drain)
+                      max_time=max_time, drain=drain, max_event_rate=max_event_rate)
     edges, counts = result.latency
     return {"metrics": result.metrics, "timeseries": result.timeseries,
             "latency": [[float(e) * 1e3, int(c)] for e, c in zip(edges.tolist(), counts.tolist())]}
@@ -236,61 +242,95 @@ def run_path(out: Path, point: int, replication: int) -> Path:
 
 def run_experiment(exp: Experiment, out: Path, *, workers: int | None = None, executor: str = "local",
                    scheduler: str | None = None, progress: Callable[[int, int], None] | None = None,
-                   command: str | None = None, force: bool = False) -> list[Row]:
+                   command: str | None = None, force: bool = False, option: str = "--out") -> list[Row]:
     """Run every (point, replication) not already saved in `out`, then write the result files.
 
     `out` belongs to one experiment: another config's results there are refused unless `force`
-    (which removes only the saved runs occmodel wrote). One process at a time writes a directory."""
+    (which removes only the saved runs occmodel wrote). One process at a time writes a directory.
+    A run stopped by bad input (a guard: `ConfigError`) leaves a directory this call created as
+    it found it: absent. `option` is the command-line option that named `out`, for messages."""
     s = exp.settings
     todo = [(p, r) for p in exp.points for r in range(s.replications) if not run_path(out, p.index, r).exists()]
     check_memory([p.scenario for p, _ in todo], min(workers or os.cpu_count() or 1, len(todo)) if executor == "local" else 1)
-    with locked(out, "--out"):
-        _claim(out, exp, force)
-        todo = [(p, r) for p in exp.points for r in range(s.replications) if not run_path(out, p.index, r).exists()]
-        total = len(exp.points) * s.replications
-        done = total - len(todo)
-        if progress:
-            progress(done, total)
-        tasks = {(p.index, r): (p.scenario, s.seed, r, s.duration, s.warmup, s.bin, s.max_time, s.drain) for p, r in todo}
-        for (point, rep), outcome in execute(run_task, tasks, workers, executor, scheduler):
-            write_atomic(run_path(out, point, rep), json.dumps(outcome))
-            done += 1
+    fresh = not out.exists()
+    with locked(out, option):
+        try:
+            _claim(out, exp, force, option)
+            todo = [(p, r) for p in exp.points for r in range(s.replications) if not run_path(out, p.index, r).exists()]
+            total = len(exp.points) * s.replications
+            done = total - len(todo)
             if progress:
                 progress(done, total)
-        return write_results(exp, out, command)
+            tasks = {(p.index, r): (p.scenario, s.seed, r, s.duration, s.warmup, s.bin, s.max_time, s.drain,
+                                       s.max_event_rate) for p, r in todo}
+            for (point, rep), outcome in execute(run_task, tasks, workers, executor, scheduler):
+                write_atomic(run_path(out, point, rep), json.dumps(outcome))
+                done += 1
+                if progress:
+                    progress(done, total)
+            return write_results(exp, out, command)
+        except ConfigError:
+            if fresh:
+                _unmake(out)
+            raise
+
+
+def _unmake(out: Path) -> None:
+    """Remove what occmodel wrote into `out` (which it created), and `out` itself if that empties it."""
+    runs = out / "runs"
+    if runs.is_dir():
+        for f in runs.iterdir():
+            if RUN_FILE.match(f.name) or f.name in ("owner", "config.sha"):
+                f.unlink()
+        with contextlib.suppress(OSError):
+            runs.rmdir()
+    (out / LOCK).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        out.rmdir()
 
 
 RUN_FILE = re.compile(r"^p\d{4}-r\d{3}\.json$")
 
 
-def _claim(out: Path, exp: Experiment, force: bool) -> None:
-    """Start or resume `out`, which belongs to one experiment (by name).
+def _claim(out: Path, exp: Experiment, force: bool, option: str = "--out") -> None:
+    """Start or resume `out`, which belongs to one experiment: its name and its config file.
 
     Runs of the same experiment are kept whatever the replication count (fewer replications use
-    the first ones); runs of an edited config of the same experiment are stale and replaced; a
-    directory holding another experiment is refused unless `force`. Only run files occmodel
-    wrote are ever removed."""
+    the first ones); runs of an edited config of the same experiment (same name, same file) are
+    stale and replaced. A directory holding another experiment is refused unless `force`, and so
+    is one holding a *different* config that shares the name (another file, other runs): copying a
+    config and forgetting to rename it must not silently replace the original's results. Only run
+    files occmodel wrote are ever removed."""
     runs = out / "runs"
-    owner, legacy = runs / "owner", runs / "config.sha"   # owner: JSON {name, identity}
+    owner, legacy = runs / "owner", runs / "config.sha"   # owner: JSON {name, identity, config}
+    source = str(exp.source) if exp.source else None
+    config = source
     if owner.exists():
         held = read_json(owner)
-        name, same = held.get("name"), held.get("identity") == exp.identity()
+        if not isinstance(held, dict):
+            raise ConfigError(str(owner), {}, "is not an owner file occmodel wrote; remove it or choose another directory")
+        name, same, config = held.get("name"), held.get("identity") == exp.identity(), held.get("config")
     elif legacy.exists():    # written before the owner file existed: only an identical config is the same
         try:
             name = read_json(out / "manifest.json").get("name")
         except (OSError, ConfigError, AttributeError):
             name = None
-        same = legacy.read_text() == exp.digest()
+        same, config = legacy.read_text() == exp.digest(), None
     else:
         name, same = exp.name, True
-    if name != exp.name and not force:
-        raise ConfigError("--out", str(out), f"holds the results of experiment {name!r}, not {exp.name!r}: "
-                                             "choose another directory, or pass --force to replace them")
+    if not force:
+        if name != exp.name:
+            raise ConfigError(option, str(out), f"holds the results of experiment {name!r}, not {exp.name!r}: "
+                                                "choose another directory, or pass --force to replace them")
+        if not same and config and source and config != source:
+            raise ConfigError(option, str(out), f"holds the results of another config named {name!r} ({config}), "
+                                                f"not of {source}: rename one experiment, choose another "
+                                                "directory, or pass --force to replace them")
     if not same or name != exp.name:
         for f in runs.iterdir():
             if RUN_FILE.match(f.name):
                 f.unlink()
-    write_json(owner, {"name": exp.name, "identity": exp.identity()})
+    write_json(owner, {"name": exp.name, "identity": exp.identity(), "config": source or config})
     write_atomic(legacy, exp.digest())
 
 
@@ -318,7 +358,9 @@ def write_results(exp: Experiment, out: Path, command: str | None = None) -> lis
               summary)
     write_csv(out / "timeseries.csv", [*cols, "replication", "t_s", *SERIES], series)
     write_csv(out / "latency.csv", [*cols, "le_ms", "count"], latency)
-    write_json(out / "manifest.json", manifest(exp, command))
+    rows = {"runs.csv": len(runs), "summary.csv": len(summary), "timeseries.csv": len(series),
+            "latency.csv": len(latency)}
+    write_json(out / "manifest.json", {**manifest(exp, command), "rows": rows})   # plot checks them
     return runs
 
 

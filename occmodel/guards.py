@@ -3,10 +3,13 @@
 A model can be valid and still be unrunnable: a closed client whose every operation is refused
 at once by an open circuit breaker (think time 0) loops forever at one instant, because a
 rejection costs no simulated time; a batch whose operations never succeed runs forever in
-simulated time; a scenario with ten million clients needs more memory than the machine has.
+simulated time; a retry storm in an open workload (arrivals keep coming while every operation
+retries without end) schedules ever more events per simulated second, so the run's wall time
+grows without bound; a scenario with ten million clients needs more memory than the machine has.
 These checks stop such runs with a `ConfigError` naming the key to change, instead of hanging or
 being killed by the kernel. They cost nothing per event: the spin check runs once per finished
-closed-loop operation (one comparison) and the others once per run.
+closed-loop operation (one comparison), the pace check once per `PACE_EVERY` operation starts and
+retries (a countdown in the recorder), and the others once per run.
 
 Decision (documented in README, "Model notes"): a zero-time loop is detected and stopped, not
 given an invented cost. A fast-fail that costs nothing is what the configured model says; any
@@ -15,8 +18,9 @@ which knob (`workload.think`, the breaker) makes the scenario meaningful.
 """
 from __future__ import annotations
 
+import math
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError
 
@@ -27,6 +31,13 @@ if TYPE_CHECKING:
 SPIN_LIMIT = 100_000
 # default simulated-time limit of a batch run (`experiment.max_time`), seconds
 MAX_TIME = 3600.0
+# default sanity limit on events per simulated second (`experiment.max_event_rate`): at the
+# simulator's ~10^5 events per wall second, a simulated second at the limit takes ~100 s of wall
+# time. The open-arrival limit (MAX_RATE, 10^6/s) at ~10 events per operation meets it; heavier
+# operations at that rate need it raised (the message says so)
+MAX_EVENT_RATE = 1e7
+PACE_EVERY = 4096          # operation starts + retries between two looks at the event count
+PACE_EVENTS = 250_000      # the rate is judged over at least this many events (~2 s of wall time)
 # memory estimate per simulated client and per key, bytes (see tests/test_guards.py, slow test)
 BYTES_PER_CLIENT = 9_400
 BYTES_PER_KEY = 64
@@ -58,6 +69,39 @@ def out_of_time(max_time: float, done: int, total: int) -> ConfigError:
                        f"the batch run reached this simulated-time limit with {total - done} of {total} "
                        "operations unfinished (retries that never succeed? policy.max_attempts = 0 is "
                        "unlimited); raise experiment.max_time or bound the retries")
+
+
+class Pace:
+    """Judges the run's events per simulated second, each time it is called (every `PACE_EVERY`
+    operation starts and retries), over the events since the last judgement once there are at
+    least `PACE_EVENTS` of them: long enough that a burst (a breaker closing, a thundering herd)
+    does not count as a storm, short enough that a storm is stopped within seconds of wall time."""
+
+    __slots__ = ("events", "limit", "since", "count", "kind")
+
+    def __init__(self, limit: float, count: Callable[[], int], kind: str) -> None:
+        self.limit, self.count, self.kind = limit, count, kind
+        self.events, self.since = 0, 0.0
+
+    def __call__(self, now: float) -> None:
+        events = self.count()
+        if events - self.events < PACE_EVENTS:
+            return
+        if (events - self.events) > self.limit * (now - self.since):
+            raise too_fast((events - self.events) / (now - self.since) if now > self.since else math.inf,
+                           self.limit, self.since, now, self.kind)
+        self.events, self.since = events, now
+
+
+def too_fast(rate: float, limit: float, since: float, now: float, kind: str) -> ConfigError:
+    """The error for a run whose events per simulated second passed `experiment.max_event_rate`."""
+    load = "workload.rate (arrivals/s)" if kind == "open" else "workload.clients"
+    return ConfigError("experiment.max_event_rate", f"{limit:g}",
+                       f"the run scheduled {rate:.3g} events per simulated second between t = {since:g} s and "
+                       f"{now:g} s, past this sanity limit (a simulated second there costs minutes of wall time, "
+                       "and a retry storm only grows). Bound the retries (policy.max_attempts = 0 is unlimited; "
+                       f"a zero or tiny delay retries at once), lower {load}, or raise experiment.max_event_rate "
+                       "if this load is meant")
 
 
 def estimate_bytes(scenario: "Scenario") -> int:

@@ -89,7 +89,9 @@ class LatencyHistogram:
 class Recorder:
     """Counts for one run; `t0`/`t1` bound the measurement window (batch: 0 and inf).
 
-    `drained`, if set (an event), succeeds when the last measured operation finishes."""
+    `drained`, if set (an event), succeeds when the last measured operation finishes. `pace`, if
+    set, is called with the clock every `countdown` operation starts and retries (the guard on
+    events per simulated second); with `countdown` 0 it is never called."""
 
     def __init__(self, t0: float, t1: float, bin_width: float, keys: int) -> None:
         self.t0, self.t1, self.bin = t0, t1, bin_width
@@ -109,6 +111,8 @@ class Recorder:
         # (−0.0 too: the sign bit tells them apart)
         self.latencies: list[float] = []
         self.drained: Any = None
+        self.pace: Any = None
+        self.countdown = self.every = 0
         self.started = self.finished = self.succeeded = self.gave_up = self.rejected = 0
         self.attempts = self.conflicts = self.errors = self.timeouts = self.too_old = 0
         self.gap_sum = 0
@@ -133,6 +137,9 @@ class Recorder:
 
     # --- called by the model (hot: inlined arithmetic, bins grown only on IndexError) -----------
     def start(self, now: float) -> None:
+        self.countdown -= 1
+        if not self.countdown:
+            self.look(now)
         try:
             self._starts[int(now * self.inv_bin)] += 1
         except IndexError:
@@ -176,6 +183,17 @@ class Recorder:
 
     def retry(self, now: float) -> None:
         self._retries[self._bin(now)] += 1
+        self.countdown -= 1
+        if not self.countdown:
+            self.look(now)
+
+    def watch(self, pace: Any, every: int) -> None:
+        """Call `pace(now)` every `every` operation starts and retries."""
+        self.pace, self.countdown, self.every = pace, every, every
+
+    def look(self, now: float) -> None:
+        self.countdown = self.every
+        self.pace(now)
 
     def finish(self, start: float, now: float, outcome: int, keys: tuple[int, ...]) -> None:
         """The operation on `keys` started at `start` ended with `outcome`."""

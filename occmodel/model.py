@@ -22,7 +22,7 @@ from .client import Client, Op
 from .config import Scenario, validate_scenario
 from .errors import ConfigError
 from .distributions import BLOCK, Sampler, blocks
-from .guards import MAX_TIME, check_memory, out_of_time
+from .guards import MAX_EVENT_RATE, MAX_TIME, PACE_EVERY, Pace, check_memory, out_of_time
 from .metrics import Recorder
 from .network import Network
 from .policies import build_policy
@@ -82,13 +82,16 @@ def events_scheduled(env: simpy.Environment) -> int:
 class Simulation:
     def __init__(self, scenario: Scenario, *, seed: int, replication: int, duration: float,
                  warmup: float, bin_width: float, trace_op: int | None = None,
-                 stop_after_trace: bool = False, max_time: float = MAX_TIME, drain: float | str = "auto") -> None:
+                 stop_after_trace: bool = False, max_time: float = MAX_TIME, drain: float | str = "auto",
+                 max_event_rate: float = MAX_EVENT_RATE) -> None:
         self.scenario, self.seed, self.replication = scenario, seed, replication
         self.max_time = max_time   # batch runs: simulated-time limit
         self.env = env = Environment()
         batch = scenario.workload.kind == "batch"
         self.t0, self.end = (0.0, math.inf) if batch else (warmup, warmup + duration)
         self.metrics = Recorder(self.t0, self.end, bin_width, scenario.workload.keys.count)
+        # sanity limit on events per simulated second: a retry storm stops with a message, not never
+        self.metrics.watch(Pace(max_event_rate, lambda: events_scheduled(env), scenario.workload.kind), PACE_EVERY)
         self.trace_op, self.trace, self.started, self.traced_index = trace_op, None, 0, -1
         self.stop_after_trace = stop_after_trace   # `occmodel trace`: end the run once the op is done
         self.stopped = False
@@ -186,14 +189,16 @@ class Simulation:
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int, duration: float | str | None = None,
              warmup: float | str = 0, replication: int = 0, bin: float | str = 1.0,
-             trace_op: int | None = None, max_time: float | str = MAX_TIME, drain: float | str = "auto") -> Result:
+             trace_op: int | None = None, max_time: float | str = MAX_TIME, drain: float | str = "auto",
+             max_event_rate: float = MAX_EVENT_RATE) -> Result:
     """Run one replication of a scenario (a `Scenario` or a `[scenario]`-shaped mapping).
 
     `duration` (default 10 s) and `warmup` bound the measurement of closed and open workloads:
     operations that start in the window are measured, and the load goes on after it until they
     are all done or `drain` ("auto": see `auto_drain`; a duration; 0 = stop at the window's end)
     runs out. Batch workloads run until every operation is done, or fail at `max_time` of
-    simulated time. Raises `ConfigError` on bad input, its own arguments included.
+    simulated time. A run that schedules more than `max_event_rate` events per simulated second
+    (a retry storm) stops. Raises `ConfigError` on bad input, its own arguments included.
     """
     if not isinstance(scenario, (Scenario, Mapping)):
         raise ConfigError("scenario", scenario, "expected a Scenario or a mapping shaped like [scenario]")
@@ -203,7 +208,7 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int, duration: flo
     check_memory([sc])
     sim = Simulation(sc, seed=seed, replication=replication, duration=dur, warmup=argument("warmup", warmup),
                      bin_width=positive("bin", bin), trace_op=trace_op, max_time=positive("max_time", max_time),
-                     drain=drain_argument(drain))
+                     drain=drain_argument(drain), max_event_rate=rate_argument(max_event_rate))
     return sim.run()
 
 
@@ -228,6 +233,14 @@ def drain_argument(value: Any) -> float | str:
         return parse_drain(value)
     except ValueError as exc:
         raise ConfigError("drain", value, str(exc)) from None
+
+
+def rate_argument(value: Any) -> float:
+    """The `max_event_rate` argument: a finite number > 0 (events per simulated second)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0 < value < math.inf:
+        raise ConfigError("max_event_rate", value, "expected a finite number of events per simulated second > 0")
+    return float(value)
 
 
 def positive(name: str, value: Any) -> float:

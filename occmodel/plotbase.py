@@ -95,11 +95,17 @@ def low_success(row: Row) -> bool:
 
 
 def check_complete(d: Path, manifest: Any, summary: list[Row]) -> None:
-    """Refuse to draw a directory whose files disagree with its manifest (truncated, edited)."""
+    """Refuse to draw a directory whose files disagree with its manifest (truncated, edited): the
+    manifest must be one occmodel wrote (name, swept, points, replications), summary.csv must have
+    a row per point and runs.csv one per run, and each CSV as many rows as the manifest recorded."""
+    where = str(d / "manifest.json")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("swept", []), list):
-        raise ConfigError(str(d / "manifest.json"), {}, "is not a manifest occmodel wrote (expected an object with 'swept')")
+        raise ConfigError(where, {}, "is not a manifest occmodel wrote (expected an object with 'swept')")
     points, reps = manifest.get("points"), manifest.get("replications")
-    if isinstance(points, int) and summary and len(summary) != points:
+    if manifest and not (isinstance(points, int) and isinstance(reps, int) and "swept" in manifest):
+        raise ConfigError(where, {}, "is not a manifest occmodel wrote (expected 'swept', 'points' and "
+                                     "'replications'); rewrite it with occmodel run")
+    if isinstance(points, int) and (d / "summary.csv").exists() and len(summary) != points:
         raise ConfigError(str(d / "summary.csv"), {}, f"has {len(summary)} rows but the manifest says {points} "
                                                       "points: truncated or from another run")
     if isinstance(points, int) and isinstance(reps, int) and (d / "runs.csv").exists():
@@ -107,6 +113,11 @@ def check_complete(d: Path, manifest: Any, summary: list[Row]) -> None:
         if runs != points * reps:
             raise ConfigError(str(d / "runs.csv"), {}, f"has {runs} rows but the manifest says {points} points × "
                                                        f"{reps} replications: truncated or from another run")
+    rows = manifest.get("rows")
+    for name, n in (rows.items() if isinstance(rows, dict) else ()):
+        if name in ("timeseries.csv", "latency.csv") and (d / name).exists() and len(read_csv(d / name)) != n:
+            raise ConfigError(str(d / name), {}, f"has {len(read_csv(d / name))} rows but the manifest says {n}: "
+                                                 "truncated or edited (rewrite it with occmodel run)")
 
 
 def load(results_dir: Path) -> Results:

@@ -29,13 +29,21 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """The atomic write; an `OSError` (full disk, read-only mount) names `path` and leaves no
+    temp file behind."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, exc.filename or str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             os.fchmod(f.fileno(), 0o666 & ~current_umask())   # mkstemp's 0600 is not the user's choice
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -48,11 +56,14 @@ def current_umask() -> int:
     return mask
 
 
+LOCK = ".occmodel.lock"
+
+
 @contextlib.contextmanager
 def locked(directory: Path, option: str) -> Iterator[None]:
     """Hold `directory`'s lock (`.occmodel.lock`) or refuse: another process is writing there."""
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".occmodel.lock", "a") as f:
+    with open(directory / LOCK, "a") as f:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -109,6 +120,11 @@ def read_csv(path: Path) -> list[Row]:
         raise ConfigError(str(path), {}, f"is not a CSV occmodel wrote ({type(exc).__name__})") from None
     if not lines:
         raise ConfigError(str(path), {}, "is empty: expected a header line (rewrite it with occmodel run)")
+    with open(path, "rb") as f:      # occmodel ends every CSV with a newline: without it, the last line is cut
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b"\n":
+            raise ConfigError(str(path), {}, "ends in the middle of a line: the file is truncated "
+                                               "(rewrite it with occmodel run)")
     header = lines[0]
     for n, cells in enumerate(lines[1:], start=2):
         if len(cells) != len(header):

@@ -158,6 +158,18 @@ CASES += [
     ("sweep", {"policy": [{"kind": "none"}]}, "sweep.policy[0]"),
     ("sweep", {"policy": [{"label": "a", "kind": "none"}, {"label": "a", "kind": "none"}]}, "sweep.policy"),
     ("tables.extra", 1, "tables"),
+    *[("experiment.max_event_rate", v, "experiment.max_event_rate") for v in (0, -1.0, math.inf, math.nan, "fast", True)],
+    # valid configs that could not end: stopped at run time by a guard, and still nothing written
+    ("scenario", {"workload": {"kind": "open", "rate": 1e5}, "network": {"one_way": "1us"},
+                  "store": {"faults": [{"kind": "error", "probability": 1.0}]},
+                  "policy": {"kind": "immediate", "max_attempts": 0}}, "experiment.max_event_rate"),
+    ("scenario", {"workload": {"kind": "batch", "clients": 2}, "operation": {"timeout": "10ms"},
+                  "store": {"faults": [{"kind": "down", "mode": "hang"}]},
+                  "policy": {"kind": "exponential", "max_attempts": 0}}, "experiment.max_time"),
+    ("scenario", {"workload": {"kind": "closed", "clients": 2}, "network": {"one_way": "1ms"},
+                  "store": {"faults": [{"kind": "error", "probability": 1.0}]},
+                  "policy": {"kind": "circuit_breaker", "scope": "client", "inner": {"kind": "exponential"}}},
+     "scenario.workload.think"),
 ]
 ARGS: list[tuple[list[str], str]] = [
     (["run", "{cfg}", "--replications", "0"], "--replications"),

@@ -1,4 +1,5 @@
 """Guards: runs that would never end or not fit in memory stop with a message naming the key."""
+import math
 import time
 
 import pytest
@@ -6,7 +7,8 @@ import pytest
 import occmodel
 from occmodel.errors import ConfigError
 from occmodel.experiment import load_experiment
-from occmodel.guards import BYTES_PER_CLIENT, SPIN_LIMIT, check_memory, estimate_bytes
+from occmodel.guards import (BYTES_PER_CLIENT, MAX_EVENT_RATE, PACE_EVENTS, SPIN_LIMIT, Pace, check_memory,
+                             estimate_bytes)
 
 BREAKER = {"workload": {"kind": "closed", "clients": 2}, "network": {"one_way": "1ms"},
            "store": {"faults": [{"kind": "error", "probability": 1.0}]},
@@ -102,3 +104,55 @@ def test_zero_delay_retries_of_zero_time_attempts_stop_naming_the_policy(kind):
         occmodel.simulate(forever, seed=1, duration="1s")
     bounded = {**forever, "policy": {**forever["policy"], "max_attempts": 3}}
     assert occmodel.simulate(bounded, seed=1, duration="1s").metrics["gave_up"] > 0
+
+
+# --- events per simulated second (experiment.max_event_rate) ---------------------------------------
+STORM = {"workload": {"kind": "open", "rate": 1e5}, "network": {"one_way": "1us"},
+         "store": {"faults": [{"kind": "error", "probability": 1.0}]},
+         "policy": {"kind": "immediate", "max_attempts": 0}}
+
+
+def test_a_retry_storm_stops_at_the_event_rate_limit():
+    """Every arrival retries every 2 us forever: events per simulated second grow without bound.
+    Before the guard this ran for hours; now it stops within seconds naming the limit."""
+    t = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"^experiment.max_event_rate: got '1e\+07'; the run scheduled [0-9.e+]+ "
+                                          r"events per simulated second.*policy.max_attempts.*workload.rate"):
+        occmodel.simulate(STORM, seed=1, duration="1s")
+    assert time.perf_counter() - t < 30
+
+
+def test_the_limit_is_the_users_to_set_and_bounded_retries_pass():
+    calm = {**STORM, "policy": {"kind": "immediate", "max_attempts": 3}, "workload": {"kind": "open", "rate": 1000}}
+    m = occmodel.simulate(calm, seed=1, duration="1s").metrics     # ~1.7e4 events per simulated second
+    assert m["gave_up"] > 900 and m["events"] < MAX_EVENT_RATE
+    # 4 clients, each operation two 10 us hops (two events, no queue): 4 * 2 / 20 us = 4e5 events per second
+    closed = {"workload": {"clients": 4}, "network": {"one_way": "10us"}}
+    with pytest.raises(ConfigError, match=r"max_event_rate: got '100000'; the run scheduled 4e\+05 .*"
+                                          "lower workload.clients"):
+        occmodel.simulate(closed, seed=1, duration="10s", max_event_rate=1e5)
+
+
+def test_pace_judges_over_at_least_pace_events():
+    """Hand-computed: a limit of 10 * PACE_EVENTS events per simulated second, judged once
+    PACE_EVENTS events have passed since the last judgement."""
+    count, limit = [0], 10 * PACE_EVENTS
+    pace = Pace(limit, lambda: count[0], "open")
+    count[0] = PACE_EVENTS - 1
+    pace(1e-9)                                   # too few events to judge, however short the time
+    count[0] = PACE_EVENTS
+    pace(0.1)                                    # PACE_EVENTS in 0.1 s: exactly the limit, allowed
+    assert (pace.events, pace.since) == (PACE_EVENTS, 0.1)
+    count[0] = 2 * PACE_EVENTS + 1
+    with pytest.raises(ConfigError, match=rf"{limit:.3g} events per simulated second between t = 0.1 s and 0.2 s"
+                       .replace("+", r"\+")):
+        pace(0.2)                                # one event more than that in the next 0.1 s: past it
+    stuck = Pace(limit, lambda: PACE_EVENTS, "closed")
+    with pytest.raises(ConfigError, match="inf events"):
+        stuck(0.0)                               # no simulated time at all
+
+
+@pytest.mark.parametrize("value", [0, -1.0, math.inf, math.nan, "fast", True])
+def test_simulate_rejects_a_bad_max_event_rate(value):
+    with pytest.raises(ConfigError, match="^max_event_rate: got"):
+        occmodel.simulate({"network": {"one_way": "1ms"}}, seed=1, max_event_rate=value)

@@ -49,7 +49,9 @@ def make_results(root: Path, sweep: dict[str, list[Any]], *, reps: int = 3, kind
     if schedule:
         workload["schedule"] = schedule
     scenario = {"workload": workload, "store": {"faults": faults or []}, "policy": {"kind": "jitter"}}
+    points = len(list(itertools.product(*sweep.values())))
     write_json(root / "manifest.json", {"name": "synthetic", "seed": 7, "replications": reps, "swept": swept,
+                                        "points": points,
                                         "config": {"experiment": exp, "scenario": scenario, "sweep": sweep}})
     runs, summary, series, hist = [], [], [], []
     for values in itertools.product(*sweep.values()):
