@@ -8,14 +8,26 @@ Local worker processes die with their parent: each asks the kernel for SIGKILL w
 goes (Linux `prctl(PR_SET_PDEATHSIG)`), so a `kill -9` of `occmodel run` leaves no orphan
 computing for nobody; and when the parent stops for any reason (an error, Ctrl-C, SIGTERM turned
 into the same KeyboardInterrupt by the CLI) the pool is terminated, not waited for.
+
+Dask: the workers of a LocalCluster (no `--scheduler`) are the parent's children and die with it
+by distributed's own mechanism: each watches a pipe whose write end only the parent holds, and
+exits at once when the kernel closes it (`distributed.process.AsyncProcess`; measured: gone within
+0.2 s of a `kill -9`); a Ctrl-C or SIGTERM closes the cluster (its nannies kill a worker still busy
+after 4 s). An external cluster (`--scheduler ADDR`) is not ours to kill: its workers belong to
+whoever started them and outlive occmodel by design. When occmodel dies, the scheduler drops its
+client's futures, so no queued run starts; a run already executing finishes and its result is
+discarded (distributed cannot interrupt a running task: dask/distributed#3681), which costs at most
+one run's time per worker thread.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 from typing import Any, Callable, Hashable, Iterator
 
 from .errors import ConfigError
@@ -62,6 +74,27 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block is done, then act on them (KeyboardInterrupt).
+
+    Starting a Dask LocalCluster is not interruptible: a KeyboardInterrupt in the middle leaves
+    workers half-started, and distributed's exit hook then fails closing them (a traceback after
+    "Aborted!"). Python-level handlers only, so the workers it spawns are not affected."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    old = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if caught:
+        raise KeyboardInterrupt
+
+
 def _dask(fn: Callable[[Any], Any], tasks: dict[Key, Any], workers: int | None,
           scheduler: str | None) -> Iterator[tuple[Key, Any]]:
     try:
@@ -76,9 +109,14 @@ def _dask(fn: Callable[[Any], Any], tasks: dict[Key, Any], workers: int | None,
         except (OSError, TimeoutError) as exc:
             raise ConfigError("--scheduler", scheduler, f"no Dask scheduler answered there ({exc})") from None
     else:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
+        with deferred_interrupts():   # a half-started cluster cannot be closed cleanly: let it start first
+            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            try:
+                client = Client(cluster)
+            except BaseException:
+                cluster.close()
+                raise
     try:
         keys = list(tasks)
         futures = client.map(fn, [tasks[k] for k in keys], pure=False)

@@ -1,4 +1,6 @@
 """The command line as a user meets it: exit codes, one-line errors, nothing half-written."""
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -153,3 +155,115 @@ def test_policies_lists_every_kind_and_style_with_keys_and_defaults():
     assert all(kind in text for kind in REGISTRY) and all(style in text for _, style in STYLED)
     for fragment in ('mode = "full"', "budget_percent = 20", "too_old_delay =", 'cooldown = "1s"', "max_attempts = 10"):
         assert fragment in text, fragment
+
+
+# --- results directories that cannot be written, or belong to someone else (issue 13) --------------
+MANY_RUNS = """
+[experiment]
+name = "many"
+replications = 10
+duration = "0.1s"
+[scenario.workload]
+clients = 2
+think = "1ms"
+[scenario.network]
+one_way = "1ms"
+[sweep]
+"workload.clients" = [1, 2, 3, 4]
+"""
+
+
+def private_mount(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run `script` (sh) in a mount namespace of its own, where it may mount a tmpfs at $M: as
+    root directly, else in a user namespace. Skips where neither is allowed."""
+    env = {**os.environ, "OCCMODEL_NO_PROGRESS": "1", "M": str(tmp_path / "m"), "T": str(tmp_path),
+           "OCC": f"{sys.executable} -m occmodel.cli"}
+    (tmp_path / "m").mkdir()
+    for prefix in (["unshare", "-m"], ["unshare", "-rm"]):
+        try:
+            probe = subprocess.run([*prefix, "sh", "-c", 'mount -t tmpfs tmpfs "$M" && umount "$M"'], env=env,
+                                   capture_output=True)
+        except OSError:
+            break
+        if probe.returncode == 0:
+            return subprocess.run([*prefix, "sh", "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    pytest.skip("no mount namespace here (needs root or user namespaces) to make a full or read-only disk")
+
+
+def test_a_full_disk_stops_with_one_message_and_no_half_written_file(tmp_path):
+    """--out on a 64 kB tmpfs: the sweep fills it. Exit 2, one line naming --out and the file, no
+    traceback, no temp file left, every saved run whole; with room again, the run resumes."""
+    cfg = write(tmp_path, MANY_RUNS, "many.toml")
+    done = private_mount(f'mount -t tmpfs -o size=64k tmpfs "$M"; $OCC run {cfg} --out "$M/out" --workers 1; '
+                         'echo "rc=$?"; cp -a "$M/out" "$T/full"; mount -o remount,size=4m "$M"; '
+                         f'$OCC run {cfg} --out "$M/out" --workers 1 --no-plots > /dev/null; echo "rc=$?"; '
+                         'cp -a "$M/out" "$T/resumed"', tmp_path)
+    first, second = [line for line in done.stdout.splitlines() if line.startswith("rc=")]
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert first == "rc=2" and "Traceback" not in done.stderr
+    assert len(errors) == 1 and errors[0].startswith("occmodel: error: --out: cannot write "), done.stderr
+    assert "No space left on device" in errors[0] and "/out/" in errors[0]
+    saved = sorted((tmp_path / "full").rglob("*"))
+    assert not [p for p in saved if p.name.endswith(".tmp")]
+    runs = [p for p in saved if p.name.startswith("p0")]
+    assert 0 < len(runs) < 40
+    for p in runs:
+        assert set(json.loads(p.read_text())) == {"metrics", "timeseries", "latency"}
+    assert second == "rc=0" and len((tmp_path / "resumed" / "runs.csv").read_text().splitlines()) == 41
+    kept = {p.name: p.read_bytes() for p in runs}
+    assert all((tmp_path / "resumed" / "runs" / n).read_bytes() == b for n, b in kept.items())   # none redone
+
+
+@pytest.mark.slow
+def test_a_read_only_out_is_refused_before_anything_runs(tmp_path):
+    """As root permission bits do not stop a write, a read-only mount does (os.access says so)."""
+    cfg = write(tmp_path, MANY_RUNS, "many.toml")
+    done = private_mount(f'mount -t tmpfs tmpfs "$M" && mount -o remount,ro "$M"; $OCC run {cfg} --out "$M/out"; '
+                         'echo "rc=$?"; ls -A "$M"', tmp_path)
+    assert done.stdout.splitlines() == ["rc=2"], done.stdout       # and nothing in the mount
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("occmodel: error: --out: got ") and "is not a writable directory" in done.stderr
+
+
+def test_check_names_results_when_refusing_another_experiments_directory(tmp_path):
+    out = tmp_path / "out"
+    assert invoke("run", write(tmp_path), "--out", out, "--no-plots").exit_code == 0
+    other = write(tmp_path, TINY.replace('name = "tiny"', 'name = "other"'), "other.toml")
+    result = CliRunner().invoke(main, ["check", str(other), "--results", str(out)])
+    assert result.exit_code == 2 and "occmodel: error: --results: got" in result.output, result.output
+    assert "'tiny', not 'other'" in result.output and "--out" not in result.output
+
+
+def test_two_config_files_sharing_a_name_do_not_replace_each_others_results(tmp_path):
+    """A copied config whose name was not changed is another experiment: refused, naming both
+    files, unless --force; an edit of the same file still replaces its stale runs."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    out = tmp_path / "out"
+    first = write(tmp_path / "a", TINY)
+    assert invoke("run", first, "--out", out, "--no-plots").exit_code == 0
+    saved = (out / "runs.csv").read_text()
+    copy = write(tmp_path / "b", TINY.replace('one_way = "1ms"', 'one_way = "2ms"'))
+    result = CliRunner().invoke(main, ["run", str(copy), "--out", str(out), "--no-plots"])
+    assert result.exit_code == 2 and str(first) in result.output and str(copy) in result.output, result.output
+    assert "another config named 'tiny'" in result.output and (out / "runs.csv").read_text() == saved
+    same = write(tmp_path / "b", TINY)       # identical content: the same experiment, its runs are reused
+    assert invoke("run", same, "--out", out, "--no-plots").exit_code == 0 and (out / "runs.csv").read_text() == saved
+    write(tmp_path / "b", TINY.replace('one_way = "1ms"', 'one_way = "2ms"'))
+    assert invoke("run", copy, "--out", out, "--no-plots", "--force").exit_code == 0
+    assert (out / "runs.csv").read_text() != saved
+    first.write_text(TINY.replace('one_way = "1ms"', 'one_way = "3ms"'))   # now b's: a's edit is refused...
+    assert CliRunner().invoke(main, ["run", str(first), "--out", str(out), "--no-plots"]).exit_code == 2
+    edited = write(tmp_path / "b", TINY.replace('one_way = "1ms"', 'one_way = "5ms"'))
+    before = (out / "runs.csv").read_text()
+    assert invoke("run", edited, "--out", out, "--no-plots").exit_code == 0    # ...b's own edit replaces
+    assert (out / "runs.csv").read_text() != before
+
+
+def test_trace_keeps_the_experiments_max_time(tmp_path):
+    """`trace` of a batch whose operations never finish stops at experiment.max_time, not at 1 h."""
+    never = ('[experiment]\nname = "never"\nmax_time = "2s"\n[scenario.workload]\nkind = "batch"\n'
+             '[scenario.operation]\ntimeout = "10ms"\n[scenario.store]\nfaults = [{kind = "down", mode = "hang"}]\n'
+             '[scenario.policy]\nkind = "exponential"\nmax_attempts = 0\n')
+    result = CliRunner().invoke(main, ["trace", str(write(tmp_path, never, "never.toml"))])
+    assert result.exit_code == 2 and "experiment.max_time: got '2s'" in result.output, result.output

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from occmodel.errors import ConfigError
-from occmodel.executors import execute
+from occmodel.executors import deferred_interrupts, execute
 from occmodel.model import simulate
 
 LONG = """
@@ -46,26 +46,46 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def spawned(pid: int) -> list[int]:
+    """Worker processes among `pid`'s children (not multiprocessing's resource tracker)."""
+    found = []
+    for child in children(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" not in cmdline:
+            found.append(child)
+    return found
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+@pytest.mark.parametrize("executor", ["local", pytest.param("dask", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_workers_exit_when_the_parent_is_killed(tmp_path, sig):
+def test_workers_exit_when_the_parent_is_killed(tmp_path, sig, executor):
+    """Local pool workers get SIGKILL from the kernel (PR_SET_PDEATHSIG); a Dask LocalCluster's
+    workers exit when the pipe their parent holds open closes (distributed's own watch)."""
+    if executor == "dask":
+        pytest.importorskip("dask.distributed")
     cfg = tmp_path / "long.toml"
     cfg.write_text(LONG)
     env = {**os.environ, "OCCMODEL_NO_PROGRESS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "occmodel.cli", "run", str(cfg), "--out", str(tmp_path / "out"),
-                             "--workers", "2", "--no-plots"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline, workers = time.time() + 30, []
+                             "--workers", "2", "--no-plots", "--executor", executor], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline, workers = time.time() + 60, []
     while time.time() < deadline and len(workers) < 2:
         time.sleep(0.1)
-        workers = children(proc.pid)
-    assert len(workers) == 2, "the pool never started"
-    time.sleep(0.5)   # workers are inside their runs
+        workers = spawned(proc.pid)
+    assert len(workers) == 2, "the workers never started"
+    time.sleep(0.5 if executor == "local" else 5)   # workers are inside their runs
+    everything = children(proc.pid)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=30)
     deadline = time.time() + 10
-    while time.time() < deadline and any(alive(w) for w in workers):
+    while time.time() < deadline and any(alive(w) for w in everything):
         time.sleep(0.1)
-    assert not any(alive(w) for w in workers), "orphan workers still running"
+    assert not any(alive(w) for w in everything), "orphan workers still running"
     if sig == signal.SIGTERM:
         assert b"Traceback" not in stderr and proc.returncode != 0
 
@@ -83,3 +103,19 @@ def test_a_worker_error_reaches_the_parent_intact():
 
 def failing(seed):
     return simulate({"network": {"one_way": "1ms"}}, seed=seed, duration="1ms").metrics
+
+
+def test_interrupts_during_cluster_start_are_held_then_raised():
+    """SIGTERM inside the block does not interrupt it (a half-started Dask cluster cannot be closed
+    cleanly); it becomes a KeyboardInterrupt when the block ends, and the handlers are restored."""
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            finished.append(True)
+    assert finished == [True]
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    with deferred_interrupts():
+        pass                                       # nothing caught: nothing raised
