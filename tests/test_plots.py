@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from occmodel import plots
+from occmodel.plotbase import load
 from occmodel.results import write_csv, write_json
 
 METRICS = ["throughput", "offered", "success_rate", "attempts_per_op", "conflict_rate", "gave_up",
@@ -366,6 +367,37 @@ def test_plot_refuses_a_damaged_directory(tmp_path: Path, damage, named) -> None
     assert CliRunner().invoke(main, ["plot", str(root)]).exit_code == 0
     damage(root)
     result = CliRunner().invoke(main, ["plot", str(root)])
+    assert result.exit_code == 2 and named in result.output and "Traceback" not in result.output, result.output
+
+
+REAL = {"experiment": {"name": "real", "replications": 2, "duration": "0.3s", "bin": "0.1s"},
+        "scenario": {"workload": {"clients": 2}, "network": {"one_way": "1ms"}},
+        "sweep": {"workload.clients": [1, 2]}}
+
+
+def _header_only(path: Path) -> None:
+    path.write_text(path.read_text().splitlines(keepends=True)[0])
+
+
+@pytest.mark.parametrize("damage,named", [
+    (lambda d: _header_only(d / "summary.csv"), "summary.csv"),                 # no row at all
+    (lambda d: _cut_lines(d / "latency.csv", 3), "latency.csv"),                # cut at a line's end
+    (lambda d: _cut_lines(d / "timeseries.csv", 1), "timeseries.csv"),
+    (lambda d: (d / "runs.csv").write_text((d / "runs.csv").read_text()[:-3]), "runs.csv"),   # inside the last cell
+    (lambda d: (d / "manifest.json").write_text('{"name": "real"}'), "manifest.json"),
+])
+def test_plot_refuses_a_damaged_real_run(tmp_path: Path, damage, named) -> None:
+    """Damage that keeps every line whole (or cuts inside the very last cell) is still noticed:
+    the manifest records each file's row count, and occmodel's CSVs end with a newline."""
+    from click.testing import CliRunner
+
+    from occmodel.cli import main
+    from occmodel.experiment import load_experiment, run_experiment
+
+    run_experiment(load_experiment(REAL), tmp_path, workers=1)
+    load(tmp_path)                       # whole, it loads (drawing it is tested elsewhere)
+    damage(tmp_path)
+    result = CliRunner().invoke(main, ["plot", str(tmp_path)])
     assert result.exit_code == 2 and named in result.output and "Traceback" not in result.output, result.output
 
 
