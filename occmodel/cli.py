@@ -84,18 +84,36 @@ def main() -> None:
 @click.option("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
 @click.option("--no-plots", is_flag=True, help="skip drawing plots")
 @click.option("--force", is_flag=True, help="replace the results of another config in the directory")
+@click.option("--store", "store_url", metavar="URL",
+              help="run real clients against this store instead of the model: redis://HOST:PORT or "
+                   "postgresql://USER@HOST:PORT/DATABASE (loopback only)")
+@click.option("--client-processes", type=click.IntRange(min=1), help="with --store: client processes [one per core]")
 @_guard("--out")
 def run(config: str, out_dir: str | None, workers: int | None, replications: int | None, executor: str,
-        scheduler: str | None, no_plots: bool, force: bool) -> None:
+        scheduler: str | None, no_plots: bool, force: bool, store_url: str | None,
+        client_processes: int | None) -> None:
     """Run CONFIG's sweep; resumes an interrupted run of the same config."""
     from .experiment import load_experiment
 
     if scheduler and executor != "dask":
         raise ConfigError("--scheduler", scheduler, "only goes with --executor dask")
+    if store_url is None and client_processes is not None:
+        raise ConfigError("--client-processes", client_processes, "only goes with --store")
+    if store_url is not None and (executor != "local" or workers is not None):
+        raise ConfigError("--executor" if executor != "local" else "--workers", executor if executor != "local" else
+                          workers, "does not go with --store: runs against a store go one at a time")
     exp = load_experiment(config, replications)
-    target = Path(out_dir) if out_dir else Path("results") / exp.name
+    store = None
+    if store_url is not None:
+        from .backends import plan
+
+        store = plan(store_url, exp, client_processes)
+        for note in store.notes:
+            err.print(f"note: {note}", highlight=False, markup=False)
+    name = exp.name if store is None else f"{exp.name}-{store.kind}"
+    target = Path(out_dir) if out_dir else Path("results") / name
     _writable("--out", target)
-    _run(exp, target, workers, executor, scheduler, force)
+    _run(exp, target, workers, executor, scheduler, force, store=store)
     if not no_plots:
         from .plots import draw
 
@@ -104,7 +122,7 @@ def run(config: str, out_dir: str | None, workers: int | None, replications: int
 
 
 def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: str | None,
-         force: bool = False, option: str = "--out") -> list[dict]:
+         force: bool = False, option: str = "--out", store: Any = None) -> list[dict]:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
     from rich.text import Text
@@ -125,10 +143,11 @@ def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: 
 
         runs = run_experiment(exp, target, workers=workers, executor=executor, scheduler=scheduler,
                               progress=progress, command=" ".join(["occmodel", *sys.argv[1:]]), force=force,
-                              option=option)
+                              option=option, store=store)
     _print_summary(target)
     _warn_censored(target, exp.swept)
-    out.print(f"results in {target}/ (runs.csv, summary.csv, timeseries.csv, latency.csv, manifest.json)")
+    extra = "" if store is None else f", diagnostics.csv; measured on {store.backend.url.shown}"
+    out.print(f"results in {target}/ (runs.csv, summary.csv, timeseries.csv, latency.csv, manifest.json{extra})")
     return runs
 
 

@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 _NO_DELAY = itertools.repeat(0.0).__next__
 
 
+def block_size(clients: int) -> int:
+    """Draws per block of a client's own streams: small with many clients, so memory stays bounded
+    (real clients, occmodel.backends, draw in the same blocks)."""
+    return 256 if clients <= 64 else 32
+
+
 class Op:
     """One logical operation's state across its attempts (policies keep theirs here too)."""
 
@@ -59,7 +65,7 @@ class Client:
         # every random draw that belongs to this client has its own stream, keyed by the client's id
         # (never by the sweep point): independent clients, common random numbers across points
         net = sim.scenario.network
-        size = 256 if sim.scenario.workload.clients <= 64 else 32   # blocks: memory bounded with many clients
+        size = block_size(sim.scenario.workload.clients)
         self.conn = Connection(sim.sampler(net.one_way, "network", cid, size=size) or _NO_DELAY)
         self.hop = self.conn.hop
         self.block = size

@@ -20,7 +20,7 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from pydantic import BaseModel, Field
 
@@ -30,11 +30,14 @@ from .errors import ConfigError, validate
 from .executors import execute
 from .guards import MAX_EVENT_RATE, MAX_TIME, check_memory
 from .metrics import METRICS, SERIES
-from .model import simulate
+from .model import auto_drain, simulate
 from .results import LOCK, Row, locked, read_csv, read_json, write_atomic, write_csv, write_json
 from .stats import summarize
 from .units import Drain, Duration
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .backends import StorePlan
 
 TOP_LEVEL = ("experiment", "scenario", "sweep", "bounds", "tune", "compare")
 NOT_RUN = ("bounds", "tune", "compare")   # tables that judge or drive runs, not what a run does
@@ -242,37 +245,67 @@ def run_path(out: Path, point: int, replication: int) -> Path:
 
 def run_experiment(exp: Experiment, out: Path, *, workers: int | None = None, executor: str = "local",
                    scheduler: str | None = None, progress: Callable[[int, int], None] | None = None,
-                   command: str | None = None, force: bool = False, option: str = "--out") -> list[Row]:
+                   command: str | None = None, force: bool = False, option: str = "--out",
+                   store: "StorePlan | None" = None) -> list[Row]:
     """Run every (point, replication) not already saved in `out`, then write the result files.
 
     `out` belongs to one experiment: another config's results there are refused unless `force`
     (which removes only the saved runs occmodel wrote). One process at a time writes a directory.
     A run stopped by bad input (a guard: `ConfigError`) leaves a directory this call created as
-    it found it: absent. `option` is the command-line option that named `out`, for messages."""
+    it found it: absent. `option` is the command-line option that named `out`, for messages.
+    With `store` (occmodel.backends.plan) the runs are real clients against that store, one run
+    at a time; a store that fails mid-sweep raises `StoreError` with every finished run kept."""
     s = exp.settings
     todo = [(p, r) for p in exp.points for r in range(s.replications) if not run_path(out, p.index, r).exists()]
-    check_memory([p.scenario for p, _ in todo], min(workers or os.cpu_count() or 1, len(todo)) if executor == "local" else 1)
+    if store is None:
+        check_memory([p.scenario for p, _ in todo], min(workers or os.cpu_count() or 1, len(todo)) if executor == "local" else 1)
+    backend = "model" if store is None else store.kind
     fresh = not out.exists()
     with locked(out, option):
+        done = 0
         try:
-            _claim(out, exp, force, option)
+            _claim(out, exp, force, option, backend)
             todo = [(p, r) for p in exp.points for r in range(s.replications) if not run_path(out, p.index, r).exists()]
             total = len(exp.points) * s.replications
             done = total - len(todo)
             if progress:
                 progress(done, total)
-            tasks = {(p.index, r): (p.scenario, s.seed, r, s.duration, s.warmup, s.bin, s.max_time, s.drain,
-                                       s.max_event_rate) for p, r in todo}
-            for (point, rep), outcome in execute(run_task, tasks, workers, executor, scheduler):
+            if store is None:
+                tasks = {(p.index, r): (p.scenario, s.seed, r, s.duration, s.warmup, s.bin, s.max_time, s.drain,
+                                           s.max_event_rate) for p, r in todo}
+                finished = execute(run_task, tasks, workers, executor, scheduler)
+            else:
+                finished = _real_runs(exp, todo, store)
+            for (point, rep), outcome in finished:
                 write_atomic(run_path(out, point, rep), json.dumps(outcome))
                 done += 1
                 if progress:
                     progress(done, total)
-            return write_results(exp, out, command)
-        except ConfigError:
+            return write_results(exp, out, command, store)
+        except ConfigError as exc:
+            if store is not None and exc.path == "--store":    # the store failed: keep every finished run
+                from .backends import StoreError
+
+                raise StoreError(exc.value, f"{exc.allowed}; the {done} finished run(s) are kept in {out}: "
+                                            "the same command resumes from them") from None
             if fresh:
                 _unmake(out)
             raise
+
+
+def _real_runs(exp: Experiment, todo: list[tuple[Point, int]], store: "StorePlan") -> Any:
+    from .backends import run_points
+    from .backends.real import Job
+
+    s = exp.settings
+    drain = auto_drain(s.duration) if s.drain == "auto" else float(s.drain)
+    jobs = {(p.index, r): Job(p.scenario, s.seed, r, s.duration, s.warmup, s.bin, drain, s.max_time) for p, r in todo}
+    names = {(p.index, r): f"{run_path(Path(), p.index, r).stem} ({_where(p)}, replication {r})" for p, r in todo}
+    return run_points(store.backend, jobs, store.processes, names.__getitem__)
+
+
+def _where(p: Point) -> str:
+    return ", ".join(f"{k} = {column_value(k, v)}" for k, v in p.values.items()) or "the only point"
 
 
 def _unmake(out: Path) -> None:
@@ -292,8 +325,9 @@ def _unmake(out: Path) -> None:
 RUN_FILE = re.compile(r"^p\d{4}-r\d{3}\.json$")
 
 
-def _claim(out: Path, exp: Experiment, force: bool, option: str = "--out") -> None:
-    """Start or resume `out`, which belongs to one experiment: its name and its config file.
+def _claim(out: Path, exp: Experiment, force: bool, option: str = "--out", backend: str = "model") -> None:
+    """Start or resume `out`, which belongs to one experiment: its name, its config file and the
+    backend it ran on (the model, or a kind of real store: measured and modelled runs never mix).
 
     Runs of the same experiment are kept whatever the replication count (fewer replications use
     the first ones); runs of an edited config of the same experiment (same name, same file) are
@@ -310,6 +344,11 @@ def _claim(out: Path, exp: Experiment, force: bool, option: str = "--out") -> No
         if not isinstance(held, dict):
             raise ConfigError(str(owner), {}, "is not an owner file occmodel wrote; remove it or choose another directory")
         name, same, config = held.get("name"), held.get("identity") == exp.identity(), held.get("config")
+        ran_on = held.get("backend", "model")
+        if ran_on != backend and name == exp.name and not force:
+            raise ConfigError(option, str(out), f"holds results of {exp.name!r} measured on {ran_on!r}, not on "
+                                                f"{backend!r}: choose another directory, or pass --force to replace them")
+        same = same and ran_on == backend
     elif legacy.exists():    # written before the owner file existed: only an identical config is the same
         try:
             name = read_json(out / "manifest.json").get("name")
@@ -330,21 +369,24 @@ def _claim(out: Path, exp: Experiment, force: bool, option: str = "--out") -> No
         for f in runs.iterdir():
             if RUN_FILE.match(f.name):
                 f.unlink()
-    write_json(owner, {"name": exp.name, "identity": exp.identity(), "config": source or config})
+    write_json(owner, {"name": exp.name, "identity": exp.identity(), "config": source or config, "backend": backend})
     write_atomic(legacy, exp.digest())
 
 
 # --- writing ---------------------------------------------------------------------------------
-def write_results(exp: Experiment, out: Path, command: str | None = None) -> list[Row]:
-    """Rebuild runs.csv, summary.csv, timeseries.csv, latency.csv and manifest.json from saved runs."""
+def write_results(exp: Experiment, out: Path, command: str | None = None, store: "StorePlan | None" = None) -> list[Row]:
+    """Rebuild runs.csv, summary.csv, timeseries.csv, latency.csv and manifest.json from saved runs
+    (and diagnostics.csv from runs against a real store)."""
     s = exp.settings
-    runs, series, latency = [], [], []
+    runs, series, latency, diagnostics = [], [], [], []
     for p in exp.points:
         columns = {k: column_value(k, v) for k, v in p.values.items()}
         buckets: dict[float, int] = {}
         for r in range(s.replications):
             saved = json.loads(run_path(out, p.index, r).read_text())
             runs.append({**columns, "replication": r, "seed": s.seed, **saved["metrics"]})
+            if "diagnostics" in saved:
+                diagnostics.append({**columns, "replication": r, **saved["diagnostics"]})
             ts = saved["timeseries"]
             for i, t in enumerate(ts["t_s"]):
                 series.append({**columns, "replication": r, "t_s": t, **{name: ts[name][i] for name in SERIES}})
@@ -360,11 +402,14 @@ def write_results(exp: Experiment, out: Path, command: str | None = None) -> lis
     write_csv(out / "latency.csv", [*cols, "le_ms", "count"], latency)
     rows = {"runs.csv": len(runs), "summary.csv": len(summary), "timeseries.csv": len(series),
             "latency.csv": len(latency)}
-    write_json(out / "manifest.json", {**manifest(exp, command), "rows": rows})   # plot checks them
+    if diagnostics:
+        measured = [k for k in diagnostics[0] if k not in cols and k != "replication"]
+        write_csv(out / "diagnostics.csv", [*cols, "replication", *measured], diagnostics)
+    write_json(out / "manifest.json", {**manifest(exp, command, store), "rows": rows})   # plot checks them
     return runs
 
 
-def manifest(exp: Experiment, command: str | None) -> dict[str, Any]:
+def manifest(exp: Experiment, command: str | None, store: "StorePlan | None" = None) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"python": sys.version.split()[0], "occmodel": __version__}
@@ -379,7 +424,8 @@ def manifest(exp: Experiment, command: str | None) -> dict[str, Any]:
                 "sweep": exp.raw.get("sweep", {}), "bounds": exp.raw.get("bounds", [])}
     return {"name": s.name, "seed": s.seed, "replications": s.replications, "swept": exp.swept,
             "points": len(exp.points), "config": resolved, "config_sha": exp.digest(),
-            "versions": versions, "command": command or " ".join(sys.argv)}
+            "versions": versions, "command": command or " ".join(sys.argv),
+            "backend": "model" if store is None else store.kind, **({} if store is None else {"store": store.manifest()})}
 
 
 def saved_runs(exp: Experiment, out: Path) -> list[Row] | None:

@@ -79,11 +79,26 @@ class LatencyHistogram:
         i = int(np.searchsorted(np.cumsum(self.counts), rank))
         return min(self.max, _FLOOR * math.exp((i + 0.5) * _LOG_STEP))
 
+    def merge(self, other: "LatencyHistogram") -> None:
+        """Add `other`'s values (another process's histogram of the same run)."""
+        self.fold()
+        other.fold()
+        self.counts += other.counts
+        self.n += other.n
+        self.total += other.total
+        self.max = max(self.max, other.max)
+
     def nonempty(self) -> tuple[np.ndarray, np.ndarray]:
         """(upper edge in seconds, count) of every non-empty bucket."""
         self.fold()
         idx = np.nonzero(self.counts)[0]
         return _FLOOR * np.exp((idx + 1) * _LOG_STEP), self.counts[idx]
+
+
+# the Recorder's running totals: adding them is what merging two recorders of one run means
+TOTALS = ("started", "finished", "succeeded", "gave_up", "rejected", "attempts", "conflicts", "errors", "timeouts",
+          "too_old", "gap_sum", "optimistic", "optimistic_hits", "inflight", "area", "open_starts",
+          "breaker_transitions", "breaker_open_time")
 
 
 class Recorder:
@@ -297,3 +312,23 @@ class Recorder:
         out: dict[str, list[float]] = {"t_s": [i * self.bin for i in range(n)]}
         out.update({name: values[:n] for name, values in self.series.items()})
         return out
+
+
+def merge_recorders(parts: list[Recorder]) -> Recorder:
+    """One recorder with the counts of `parts`: recorders of one run's window kept by separate
+    processes (real clients, occmodel.backends), each for its own clients."""
+    first = parts[0]
+    out = Recorder(first.t0, first.t1, first.bin)
+    for r in parts:
+        r.fold()
+        out.latency.merge(r.latency)
+        out.all_latency.merge(r.all_latency)
+        for name in TOTALS:
+            setattr(out, name, getattr(out, name) + getattr(r, name))
+        out.last_success = max(out.last_success, r.last_success)
+        for name, values in r.series.items():
+            target = out.series[name]     # grown in place: the recorder's aliases of its lists stay valid
+            target.extend([0.0 if name == "breaker_open" else 0] * (len(values) - len(target)))
+            for i, v in enumerate(values):
+                target[i] += v
+    return out

@@ -60,6 +60,13 @@ class Result:
     messages: dict[int, tuple[int, int]] = field(default_factory=dict)   # traced op's: (requests, operations)
 
 
+def random_stream(seed: int, replication: int, stream: str, *extra: int) -> np.random.Generator:
+    """The generator of one named stream of one replication (`extra`: a client id): never keyed by
+    the sweep point, so every point (and a real run of the same replication) draws the same values."""
+    key = [seed, replication, zlib.crc32(stream.encode()), *extra]
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
+
+
 class Environment(simpy.Environment):
     """SimPy's environment with a cheaper clock: `now` read by a C getter, not a Python property."""
 
@@ -112,8 +119,7 @@ class Simulation:
 
     # --- random streams ---------------------------------------------------------------------
     def rng(self, stream: str, *extra: int) -> np.random.Generator:
-        key = [self.seed, self.replication, zlib.crc32(stream.encode()), *extra]
-        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
+        return random_stream(self.seed, self.replication, stream, *extra)
 
     def sampler(self, dist: Any, stream: str, *extra: int, size: int = BLOCK) -> Sampler | None:
         """A sampler for `dist` on its own stream; None for a constant zero (skip the pause)."""
@@ -250,4 +256,4 @@ def positive(name: str, value: Any) -> float:
     return seconds
 
 
-__all__ = ["Result", "Simulation", "auto_drain", "simulate"]
+__all__ = ["Result", "Simulation", "auto_drain", "random_stream", "simulate"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Generator
 
 import numpy as np
 
-from .client import Client
+from .client import Client, block_size
 from .config import KeyChoice
 from .distributions import blocks
 from .guards import SPIN_LIMIT, stalled
@@ -80,7 +80,7 @@ def start(sim: "Simulation") -> Generator | None:
         sim.clients.extend(Client(sim, cid) for cid in range(w.clients))
         env.process(_arrivals(sim, sim.clients, key_sampler(w.keys, sim.rng("keys"), distinct, 1024)))
         return None
-    size = 256 if w.clients <= 64 else 32      # small blocks: memory stays bounded with many clients
+    size = block_size(w.clients)
     procs = []
     for cid in range(w.clients):
         client = Client(sim, cid)

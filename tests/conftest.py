@@ -17,3 +17,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A Redis server for the whole session (tests reset the keys they use: every run does)."""
+    from servers import redis_server
+
+    with redis_server() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server for the whole session."""
+    from servers import postgres_server
+
+    with postgres_server() as server:
+        yield server.url

@@ -188,6 +188,28 @@ ARGS: list[tuple[list[str], str]] = [
     (["trace", "{cfg}", "--replication", "x"], "--replication"),
     (["plot", "{dir}"], "DIRECTORY"),
     (["plot", "{dir}/nowhere"], "DIRECTORY"),
+    # real stores (issue 17): bad URLs, nothing listening (port 1), options that do not go together
+    (["run", "{cfg}", "--store", "mysql://127.0.0.1/x"], "--store"),
+    (["run", "{cfg}", "--store", "redis://192.0.2.1:6379"], "--store"),
+    (["run", "{cfg}", "--store", "redis://db.example.com:6379"], "--store"),
+    (["run", "{cfg}", "--store", "redis://127.0.0.1:6379/99"], "--store"),
+    (["run", "{cfg}", "--store", "postgresql://occ@127.0.0.1:5432"], "--store"),
+    (["run", "{cfg}", "--store", "redis://127.0.0.1:1"], "--store"),
+    (["run", "{cfg}", "--store", "postgresql://occ@127.0.0.1:1/db"], "--store"),
+    (["run", "{cfg}", "--store", "redis://127.0.0.1:1", "--workers", "2"], "--workers"),
+    (["run", "{cfg}", "--store", "redis://127.0.0.1:1", "--executor", "dask"], "--executor"),
+    (["run", "{cfg}", "--store", "redis://127.0.0.1:1", "--client-processes", "0"], "--client-processes"),
+    (["run", "{cfg}", "--client-processes", "2"], "--client-processes"),
+]
+# valid for the model, refused against a real store (checked before connecting: port 1 has no server)
+STORE_CASES: list[tuple[str, Any, str]] = [
+    ("scenario.store.faults", [{"kind": "down", "start": "0.1s", "end": "0.2s"}], "scenario.store.faults"),
+    ("scenario.operation", {"kind": "append", "timeout": "5ms"}, "scenario.operation.timeout"),
+    ("scenario.policy", {"kind": "jitter", "deadline": "1s"}, "scenario.policy.deadline"),
+    ("scenario.workload", {"kind": "open", "rate": 5.0}, "scenario.workload.kind"),
+    ("scenario.operation.kind", "call", "scenario.operation.kind"),
+    ("scenario.workload.clients", 2000, "scenario.workload.clients"),
+    ("sweep", {"workload.kind": ["closed", "open"], "workload.rate": [5.0]}, "scenario.workload.kind"),
 ]
 
 
@@ -227,6 +249,17 @@ def check_refused(result: Any, key: str, tmp_path: Path, before: set[Path]) -> N
 
 def test_table_has_at_least_150_cases():
     assert len(CASES) + len(ARGS) >= 150
+
+
+@pytest.mark.parametrize("key,value,named", STORE_CASES, ids=[f"{i}-{c[0]}" for i, c in enumerate(STORE_CASES)])
+def test_what_a_real_store_cannot_honour_is_refused(tmp_path, monkeypatch, key, value, named):
+    files(tmp_path)
+    (tmp_path / "c.toml").write_text(toml(edit(key, value)))
+    monkeypatch.chdir(tmp_path)
+    before = set(tmp_path.rglob("*"))
+    result = invoke_limited(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--no-plots",
+                             "--store", "redis://127.0.0.1:1"])
+    check_refused(result, named, tmp_path, before)
 
 
 @pytest.mark.parametrize("key,value,named", CASES, ids=[f"{i}-{c[0]}" for i, c in enumerate(CASES)])

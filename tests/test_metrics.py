@@ -117,3 +117,33 @@ def test_an_instant_failure_is_not_counted_as_a_success_latency():
     m = r.summary(10.0, 0.0)
     assert m["mean_ms"] == pytest.approx(500) and m["all_mean_ms"] == pytest.approx(250)
     assert r.latency.n == 1 and r.all_latency.n == 2
+
+
+def test_merged_recorders_equal_one_recorder_fed_every_event():
+    """Real runs measure in several client processes: merging their recorders must give exactly
+    what one recorder fed all their events gives (every metric and every bin)."""
+    from occmodel.metrics import merge_recorders
+
+    rng = np.random.default_rng(3)
+    events = []
+    for i in range(400):
+        start = float(rng.uniform(0, 6))
+        outcomes = [CONFLICT] * int(rng.integers(0, 3)) + [OK if rng.random() < 0.8 else REJECTED]
+        events.append((i % 3, start, outcomes, float(rng.exponential(0.2))))
+    whole, parts = Recorder(1.0, 5.0, 0.5), [Recorder(1.0, 5.0, 0.5) for _ in range(3)]
+    for part, start, outcomes, length in events:
+        for r in (whole, parts[part]):
+            r.start(start)
+            for k, outcome in enumerate(outcomes[:-1]):
+                r.attempt(start, start + length * (k + 1) / len(outcomes), outcome, k + 1, False)
+                r.retry(start + length * (k + 1) / len(outcomes))
+            if start < 5.5:      # the rest stay in flight: censored, concurrency to the end
+                r.finish(start, start + length, outcomes[-1])
+            if part == 0:
+                r.breaker_open(start, start + 0.01, 1 / 3)
+    merged = merge_recorders(parts)
+    expected, got = whole.summary(7.0, math.nan), merged.summary(7.0, math.nan)
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, nan_ok=True), name
+    assert merged.timeseries(7.0) == pytest.approx(whole.timeseries(7.0))
+    assert np.array_equal(merged.latency.nonempty()[1], whole.latency.nonempty()[1])
