@@ -186,6 +186,7 @@ class RealClient:
         self.cache: dict[int, int] = {}
         self.round_trips = 0
         self.sent = -1.0      # when the request now awaiting its reply was sent (-1: none)
+        self.last = 0.0       # when this client's latest operation finished
         kind = type(policy)
         self.admits = kind.admit is not Policy.admit
         self.records = kind.record is not Policy.record
@@ -221,7 +222,8 @@ class RealClient:
                 break
             metrics.retry(clock.now)
             await asyncio.sleep(delay)    # 0: yield to the other clients, as a real retry loop would
-        metrics.finish(op.start, clock.now, outcome)
+        self.last = now = clock.now
+        metrics.finish(op.start, now, outcome)
         return outcome
 
     async def attempt(self, op: Op) -> int:
@@ -395,7 +397,8 @@ async def load(job: Job, run: RealRun, policy: Policy, clients: list[RealClient]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    end = clock.now
+    # a batch ends when its last operation does (as the model's), not at the watcher's next tick
+    end = max(c.last for c in clients) if job.batch else clock.now
     policy.finish(end)
     metrics.fold()
     lag = np.asarray(lags) if lags else np.zeros(1)
