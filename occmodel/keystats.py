@@ -76,6 +76,18 @@ class KeyStats:
             self.gaps.extend([0] * (min(GAP_LIMIT + 1, 2 * (g + 1)) - len(self.gaps)))
         self.gaps[g] += 1
 
+    def merge(self, other: "KeyStats") -> None:
+        """Add `other`'s counts (another process's, for the same keyspace: real clients)."""
+        for name in FIELDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            for i, v in enumerate(theirs):
+                if v:
+                    mine[i] = max(mine[i], v) if name == "gap_max" else mine[i] + v
+        if len(other.gaps) > len(self.gaps):
+            self.gaps.extend([0] * (len(other.gaps) - len(self.gaps)))
+        for g, count in enumerate(other.gaps):
+            self.gaps[g] += count
+
     def size(self) -> int:
         """Slots held: at most 6 × (LIMIT + 1) + GAP_LIMIT + 1, whatever the keyspace."""
         return sum(len(getattr(self, f)) for f in FIELDS) + len(self.gaps)

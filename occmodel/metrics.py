@@ -318,9 +318,10 @@ def merge_recorders(parts: list[Recorder]) -> Recorder:
     """One recorder with the counts of `parts`: recorders of one run's window kept by separate
     processes (real clients, occmodel.backends), each for its own clients."""
     first = parts[0]
-    out = Recorder(first.t0, first.t1, first.bin)
+    out = Recorder(first.t0, first.t1, first.bin, first.keys.keys)
     for r in parts:
         r.fold()
+        out.keys.merge(r.keys)      # in place: the recorder's aliases of its key lists stay valid
         out.latency.merge(r.latency)
         out.all_latency.merge(r.all_latency)
         for name in TOTALS:

@@ -130,15 +130,17 @@ def test_merged_recorders_equal_one_recorder_fed_every_event():
         start = float(rng.uniform(0, 6))
         outcomes = [CONFLICT] * int(rng.integers(0, 3)) + [OK if rng.random() < 0.8 else REJECTED]
         events.append((i % 3, start, outcomes, float(rng.exponential(0.2))))
-    whole, parts = Recorder(1.0, 5.0, 0.5), [Recorder(1.0, 5.0, 0.5) for _ in range(3)]
+    whole, parts = Recorder(1.0, 5.0, 0.5, 4), [Recorder(1.0, 5.0, 0.5, 4) for _ in range(3)]
     for part, start, outcomes, length in events:
+        keys = (int(start * 10) % 4,)
         for r in (whole, parts[part]):
             r.start(start)
             for k, outcome in enumerate(outcomes[:-1]):
-                r.attempt(start, start + length * (k + 1) / len(outcomes), outcome, k + 1, False)
+                r.attempt(start, start + length * (k + 1) / len(outcomes), outcome, k + 1, False, keys, keys[0])
                 r.retry(start + length * (k + 1) / len(outcomes))
             if start < 5.5:      # the rest stay in flight: censored, concurrency to the end
-                r.finish(start, start + length, outcomes[-1])
+                r.attempt(start, start + length, outcomes[-1], 0, False, keys)
+                r.finish(start, start + length, outcomes[-1], keys)
             if part == 0:
                 r.breaker_open(start, start + 0.01, 1 / 3)
     merged = merge_recorders(parts)
@@ -147,3 +149,4 @@ def test_merged_recorders_equal_one_recorder_fed_every_event():
         assert got[name] == pytest.approx(value, nan_ok=True), name
     assert merged.timeseries(7.0) == pytest.approx(whole.timeseries(7.0))
     assert np.array_equal(merged.latency.nonempty()[1], whole.latency.nonempty()[1])
+    assert merged.keys.saved() == whole.keys.saved()

@@ -97,6 +97,9 @@ def check_scenario(scenario: Scenario, backend: Backend, where: str = "scenario"
         raise ConfigError(f"{where}.store.conflict", st.conflict, f"{backend.kind}'s commit implements "
                           f"{', '.join(sorted(backend.conflicts))} (read_set only when every key read is written)")
     policy = bind_check(scenario)
+    if policy.hedging() is not None:
+        raise ConfigError(f"{where}.policy.kind", "hedge", "a hedged round trip sends copies on connections of their "
+                          "own while the first is in flight: not run against a real store")
     if policy.deadline:
         raise ConfigError(f"{where}.policy.deadline", policy.deadline, "deadlines are not honoured against a real "
                           "store (an attempt in flight cannot be cut off without closing the connection): set 0")
@@ -152,7 +155,7 @@ class RealRun:
     def __init__(self, scenario: Scenario, seed: int, replication: int, t0: float, t1: float, bin_width: float) -> None:
         self.scenario, self.seed, self.replication = scenario, seed, replication
         self.env = Clock()
-        self.metrics = Recorder(t0, t1, bin_width)
+        self.metrics = Recorder(t0, t1, bin_width, scenario.workload.keys.count)
         self.breaker_log: list[tuple[float, str, str]] = []
 
     def rng(self, stream: str, *extra: int) -> np.random.Generator:
@@ -182,6 +185,8 @@ class RealClient:
         self.pipelined = sc.network.pipelining and op.reads > 1
         self.value_check = op.kind == "value_check"
         self.free_retries = op.value_check_retries
+        watched = op.reads if sc.store.conflict == "read_set" else op.writes
+        self.single = watched == 1      # a conflict can only be on the operation's first key
         self.compute = run.sampler(op.compute, "compute", cid, size=size)
         self.cache: dict[int, int] = {}
         self.round_trips = 0
@@ -205,7 +210,9 @@ class RealClient:
                 outcome = REJECTED
                 break
             outcome = await self.attempt(op)
-            metrics.attempt(op.start, clock.now, outcome, 0, op.optimistic)
+            # the version gap is unknown (a conflict reply does not say the current version), the
+            # conflicting key known only when the commit checked a single key
+            metrics.attempt(op.start, clock.now, outcome, 0, op.optimistic, keys, keys[0] if self.single else -1)
             if self.records:
                 policy.record(op, outcome)
             if outcome == OK:
@@ -223,7 +230,7 @@ class RealClient:
             metrics.retry(clock.now)
             await asyncio.sleep(delay)    # 0: yield to the other clients, as a real retry loop would
         self.last = now = clock.now
-        metrics.finish(op.start, now, outcome)
+        metrics.finish(op.start, now, outcome, keys)
         return outcome
 
     async def attempt(self, op: Op) -> int:
@@ -536,14 +543,15 @@ def outcome(job: Job, parts: list[dict[str, Any]], server1: float | None, server
     recorder = merge_recorders([p["recorder"] for p in parts])
     end = max(p["end"] for p in parts)
     metrics = recorder.summary(end, math.nan)
-    metrics["mean_version_gap"] = math.nan      # a conflict reply does not say the current version
+    for name in ("mean_version_gap", "p50_version_gap", "p99_version_gap", "max_version_gap"):
+        metrics[name] = math.nan                # a conflict reply does not say the current version
     metrics["makespan_s"] = recorder.last_success if job.batch else math.nan
     metrics["calls"] = recorder.attempts if job.batch else math.nan
     t0, t1 = job.window()
     series = recorder.series
     metrics["collapsed"] = math.nan if job.batch else collapsed(series["starts"], series["successes"], job.bin, t0, t1)
-    metrics["recovery_s"] = math.nan if job.batch else recovery_s(series["starts"], series["successes"], job.bin,
-                                                                  None, t1)
+    metrics["recovery_s"] = math.nan if job.batch else recovery_s(series["starts"], series["successes_by_start"],
+                                                                  job.bin, None, t1)
     metrics["events"] = math.nan
     wall = max(p["wall_s"] for p in parts)
     metrics["wall_s"] = wall
@@ -560,7 +568,7 @@ def outcome(job: Job, parts: list[dict[str, Any]], server1: float | None, server
     }
     return {"metrics": metrics, "timeseries": recorder.timeseries(min(end, recorder.t1)),
             "latency": [[float(e) * 1e3, int(c)] for e, c in zip(edges.tolist(), counts.tolist())],
-            "diagnostics": diagnostics}
+            "keys": recorder.keys.saved(), "diagnostics": diagnostics}
 
 
 DIAGNOSTICS = ("processes", "client_cpu", "server_cpu", "machine_busy", "loop_lag_p50_ms", "loop_lag_p99_ms",
