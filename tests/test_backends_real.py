@@ -136,7 +136,7 @@ def test_a_global_policy_runs_its_clients_in_one_process(redis_url):
     ({"policy": {"kind": "jitter", "deadline": "1s"}}, "scenario.policy.deadline"),
     ({"policy": {"kind": "circuit_breaker", "inner": {"kind": "jitter", "deadline": "1s"}}}, "scenario.policy.deadline"),
     ({"workload": {"kind": "open", "rate": 10.0}}, "scenario.workload.kind"),
-    ({"policy": {"kind": "hedge"}}, "scenario.policy.kind"),
+    ({"policy": {"kind": "hedge", "max_attempts": 2}}, "scenario.policy.kind"),
     ({"workload": {"clients": 5000}}, "scenario.workload.clients"),
     ({"operation": {"kind": "reload"}}, "scenario.operation.kind"),
     ({"operation": {"kind": "append", "reads": 2, "writes": 1}}, None),
