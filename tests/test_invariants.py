@@ -32,6 +32,13 @@ policies = st.one_of(
                                     "cooldown": "5ms"}, inner, st.sampled_from(["operation", "client", "global"]),
               st.integers(1, 5)),
     st.builds(lambda i: {"kind": "retry_budget", "inner": i, "style": "aws"}, inner),
+    st.builds(lambda i, wt, counts: {"kind": "circuit_breaker", "style": "resilience4j", "inner": i, "window_type": wt,
+                                     "window_size": 5, "minimum_calls": 3, "wait_in_open": "5ms", "half_open_calls": 2,
+                                     "slow_call_duration": "2ms", "counts": counts},
+              inner, st.sampled_from(["count", "time"]), st.sampled_from(["attempts", "operations"])),
+    st.builds(lambda i, scope: {"kind": "circuit_breaker", "style": "polly", "inner": i, "minimum_throughput": 3,
+                                "failure_ratio": 0.3, "sampling_duration": "0.5s", "break_duration": "0.5s",
+                                "scope": scope}, inner, st.sampled_from(["client", "global"])),
     st.builds(lambda i, d, n, nf: {"kind": "hedge", "inner": i, "delay": d, "max_attempts": n, "non_fatal": nf},
               inner, st.sampled_from(["0s", "1ms"]), st.integers(2, 5), st.sampled_from([[], ["conflict", "error"]])),
 )

@@ -415,3 +415,17 @@ def test_cumulative_breaker_by_hand():
     assert h.attempt(op, ERROR) == REJECT        # 2 / 6 > 0.25
     with pytest.raises(ConfigError, match="policy.window"):
         build_policy({"kind": "circuit_breaker", "trip": "cumulative", "window": 10})
+
+
+def test_an_unknown_style_names_every_style_of_its_kind():
+    with pytest.raises(ConfigError) as exc:
+        build_policy({"kind": "retry_budget", "style": "linkerd"})
+    assert str(exc.value).startswith("policy.style: got 'linkerd'")
+    for style in ("aws", "grpc", "adaptive", "finagle", "envoy"):
+        assert repr(style) in str(exc.value)
+    with pytest.raises(ConfigError, match="'polly', 'resilience4j' \\(or no style: the project's own\\)"):
+        build_policy({"kind": "circuit_breaker", "style": "hystrix"})
+    with pytest.raises(ConfigError, match="kind = 'jitter' has no styles"):
+        build_policy({"kind": "jitter", "style": "full"})
+    with pytest.raises(ConfigError, match="unknown key for kind = 'circuit_breaker', style = 'polly'"):
+        build_policy({"kind": "circuit_breaker", "style": "polly", "cooldown": "1s"})

@@ -25,7 +25,8 @@ LAYERS = {
     "occmodel.distributions": 1, "occmodel.policies": 1, "occmodel.policies.base": 1,
     "occmodel.policies.backoff": 1, "occmodel.policies.breaker": 1, "occmodel.policies.budget": 1,
     "occmodel.policies.envoy": 1, "occmodel.policies.finagle": 1, "occmodel.policies.throttle": 1,
-    "occmodel.policies.window": 1, "occmodel.policies.hedge": 1,
+    "occmodel.policies.window": 1, "occmodel.policies.hedge": 1, "occmodel.policies.resilience4j": 1,
+    "occmodel.policies.polly": 1,
     # 2: the scenario
     "occmodel.config": 2,
     # 3: the model's parts, 4: the model

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass
@@ -37,7 +37,9 @@ PolicyTable = Annotated[dict[str, Any], ValueType("policy", "a policy table: kin
                                                   POLICY_SCHEMA)]
 
 
-def _validated(cls: type) -> type:
+def validated(cls: type) -> type:
+    """Make `cls` a strict pydantic dataclass: its fields are config keys (for a base class that is
+    not itself a policy kind; `register` applies it to those that are)."""
     return dataclass(config=ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True), kw_only=True)(cls)
 
 
@@ -46,7 +48,7 @@ def register(kind: str, style: str | None = None):
     (with `style`: for `kind = "<kind>", style = "<style>"`, a library's mechanism of its own)."""
 
     def wrap(cls: type) -> type:
-        cls = _validated(cls)
+        cls = validated(cls)
         cls.KIND = kind
         if style is None:
             REGISTRY[kind] = cls
@@ -64,6 +66,12 @@ def build_policy(table: Any, path: str = "policy") -> "Policy":
     kind = table.get("kind")
     if kind not in REGISTRY:
         raise ConfigError(f"{path}.kind", kind, f"expected one of {', '.join(sorted(REGISTRY))}")
+    if "style" in table and table["style"] not in styles(kind):
+        known = styles(kind)
+        allowed = f"expected one of {', '.join(map(repr, known))}" if known else f"kind = {kind!r} has no styles"
+        if known and "style" not in REGISTRY[kind].__pydantic_fields__:
+            allowed += " (or no style: the project's own)"
+        raise ConfigError(f"{path}.style", table["style"], allowed)
     cls = STYLED.get((kind, table.get("style")), REGISTRY[kind])
     args = {k: v for k, v in table.items() if k != "kind"}
     try:
@@ -73,7 +81,8 @@ def build_policy(table: Any, path: str = "policy") -> "Policy":
         if err.allowed.startswith("Unexpected keyword argument"):
             allowed = sorted(f.name for f in dataclasses.fields(cls))
             hint = difflib.get_close_matches(err.path.rsplit(".", 1)[-1], allowed, n=1)
-            err = ConfigError(err.path, err.value, f"unknown key for kind = {kind!r}; allowed keys: kind, "
+            what = f"kind = {kind!r}" + (f", style = {table['style']!r}" if "style" in table else "")
+            err = ConfigError(err.path, err.value, f"unknown key for {what}; allowed keys: kind, "
                               f"{', '.join(allowed)}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
         raise err from None
     except ConfigError as exc:
@@ -83,7 +92,14 @@ def build_policy(table: Any, path: str = "policy") -> "Policy":
         raise
 
 
-@_validated
+def styles(kind: str) -> list[str]:
+    """Every `style` a kind accepts: its own class's (a `style` field's choices) and the libraries'."""
+    own = REGISTRY[kind].__pydantic_fields__.get("style")
+    mine = set(get_args(own.annotation)) if own is not None else set()
+    return sorted(mine | {style for k, style in STYLED if k == kind})
+
+
+@validated
 class Policy:
     """Base: retry every listed failure, up to `max_attempts` attempts and within `deadline`."""
 
@@ -141,7 +157,7 @@ class Policy:
         return left if not timeout or left < timeout else timeout
 
 
-@_validated
+@validated
 class Wrapper(Policy):
     """A policy around another (`inner`): the inner one schedules, the wrapper may refuse."""
 
@@ -184,4 +200,4 @@ class Wrapper(Policy):
         return self.wrapped.hedging()
 
 
-__all__ = ["OK", "REJECT", "REGISTRY", "Policy", "Wrapper", "build_policy", "register"]
+__all__ = ["OK", "REJECT", "REGISTRY", "Policy", "Wrapper", "build_policy", "register", "validated"]

@@ -30,25 +30,171 @@ since the run's start; a retry is refused while failed attempts / `per` (`"opera
 started, the default; `"attempt"`: attempts) exceeds `threshold` (strict >, compared exactly in
 integers). It has no open state, cooldown or probes; first attempts always go through.
 Nesting a breaker inside another is refused: they would share the `op.breaker`/`op.probe` slots.
+
+`counts` says what a breaker sees (every style): `"attempts"` (the default) every attempt, as when
+a retry wraps the breaker (Spring Boot's default aspect order for resilience4j, resilience4j#2383:
+one failing operation is several breaker failures); `"operations"` each operation once, its final
+outcome, as when the breaker wraps the retries (retries then go through without asking it).
+`BreakerBase` holds what every style shares (scope, counts, bookkeeping); the libraries' own
+breakers are styles of this kind: `style = "resilience4j"` (resilience4j.py), `"polly"` (polly.py).
 """
 from __future__ import annotations
 
 from collections import deque
 from fractions import Fraction
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from ..errors import ConfigError
-from ..outcomes import RETRYABLE
+from ..outcomes import OK, RETRYABLE
 from ..units import Duration
-from .base import REJECT, RetryOn, Wrapper, register
+from .base import REJECT, RetryOn, Wrapper, register, validated
 
 if TYPE_CHECKING:
     from ..client import Op
     from ..model import Simulation
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+EVERY_FAILURE: list[RetryOn] = ["conflict", "error", "timeout", "too_old"]
+
+
+@validated
+class BreakerBase(Wrapper):
+    """What every breaker style shares: who shares a breaker (`scope`), which outcomes are failures,
+    whether it sees each attempt or each operation (`counts`), open-time and transition bookkeeping.
+
+    A style writes `fresh` (a breaker's state, with `name`, `state`, `opened`, `until`), `permit`
+    (may this attempt start), `observe` (a call's outcome and duration), `refuse` (a retry's delay,
+    or `REJECT`) and `half_open`. `counts = "operations"` puts the breaker outside the retries
+    (resilience4j's CircuitBreaker(Retry(call)), the order Spring Boot's defaults do *not* give,
+    resilience4j#2383): it is asked once per operation, retries go through without it, and it
+    observes the operation's final outcome, its duration measured from the operation's start.
+    `"attempts"` (the default) is Retry(CircuitBreaker(call)): every attempt is a call."""
+
+    scope: Literal["operation", "client", "global"] = Field(
+        "client", description="who shares a breaker: a fresh one per operation, one per client process, or one for all")
+    failures: list[RetryOn] = Field(default_factory=lambda: ["error", "timeout", "too_old"],
+                                    description="outcomes that count as failures (a conflict means the store "
+                                    "answered: by default a success)")
+    counts: Literal["attempts", "operations"] = Field(
+        "attempts", description="what the breaker sees: every attempt (a retry wraps the breaker, Spring Boot's "
+        "default order) or each operation once, its final outcome (the breaker wraps the retries)")
+
+    def bind(self, sim: "Simulation") -> None:
+        super().bind(sim)
+        self.failing = frozenset(RETRYABLE[name] for name in self.failures)
+        self.per_op = self.counts == "operations"
+        self.metrics, self.log = sim.metrics, sim.breaker_log
+        self.shared = self.fresh("global")
+        self.by_client: dict[int, Any] = {}
+        w = sim.scenario.workload
+        self.share = {"global": 1.0, "operation": 0.0}.get(self.scope, 1.0 / w.clients)
+
+    # --- the style's part ----------------------------------------------------------------------
+    def fresh(self, name: str | None) -> Any:
+        raise NotImplementedError
+
+    def permit(self, b: Any, op: "Op") -> bool:
+        raise NotImplementedError
+
+    def observe(self, b: Any, op: "Op", failed: bool, duration: float) -> None:
+        raise NotImplementedError
+
+    def refuse(self, b: Any, op: "Op", delay: float) -> float:
+        """A retry is due after `delay`: `REJECT` while open, else the delay."""
+        return REJECT if b.state is OPEN and not self.due(b) else delay
+
+    def half_open(self, b: Any) -> None:
+        raise NotImplementedError
+
+    def due(self, b: Any) -> bool:
+        """The open breaker `b` may let a call through now (its wait is over)."""
+        return self.env.now >= b.until
+
+    # --- which breaker an operation answers to ------------------------------------------------
+    def breaker(self, op: "Op") -> Any:
+        b = op.breaker
+        if b is None:
+            if self.scope == "global":
+                b = self.shared
+            elif self.scope == "client":
+                cid = op.client.id
+                b = self.by_client.get(cid) or self.by_client.setdefault(cid, self.fresh(f"client-{cid}"))
+            else:
+                b = self.fresh(None)
+            op.breaker = b
+        return b
+
+    # --- the policy contract -------------------------------------------------------------------
+    def admit(self, op: "Op") -> bool:
+        b = self.breaker(op)
+        if self.per_op and op.tries:        # a retry runs inside the breaker's one call
+            if self.wrapped.admit(op):
+                return True
+            self.observe(b, op, True, self.env.now - op.start)   # the call ends with the inner's refusal
+            return False
+        op.began = self.env.now
+        return self.permit(b, op)
+
+    def record(self, op: "Op", outcome: int) -> None:
+        if not self.per_op:
+            self.observe(self.breaker(op), op, outcome in self.failing, self.env.now - op.began)
+        elif outcome == OK:
+            self.observe(self.breaker(op), op, False, self.env.now - op.start)
+        self.wrapped.record(op, outcome)
+
+    def retry_delay(self, op: "Op", outcome: int) -> float | None:
+        delay = super().retry_delay(op, outcome)
+        if self.per_op:
+            if delay is None or delay < 0:      # the operation ends here: the breaker's call fails
+                self.observe(self.breaker(op), op, outcome in self.failing, self.env.now - op.start)
+            return delay
+        if delay is None or delay < 0:
+            return delay
+        return self.refuse(self.breaker(op), op, delay)
+
+    def state(self, op: "Op") -> str | None:
+        b = op.breaker if op.breaker is not None or self.scope == "operation" else self.breaker(op)
+        if b is None:
+            return CLOSED
+        return HALF_OPEN if b.state is OPEN and self.due(b) else b.state
+
+    def finish(self, end: float) -> None:
+        for b in (self.shared, *self.by_client.values()):
+            if b.state is OPEN:
+                if b.until <= end:
+                    self.half_open(b)
+                else:
+                    self.report(b.opened, end)
+        self.log.sort(key=lambda entry: entry[0])
+        super().finish(end)
+
+    # --- transitions ---------------------------------------------------------------------------
+    def to_open(self, b: Any, now: float, until: float) -> None:
+        b.state, b.opened, b.until = OPEN, now, until
+        self.transition(b, now)
+
+    def to_half_open(self, b: Any) -> None:
+        """Open → half-open, stamped when the wait ended (the transition itself is made lazily)."""
+        self.report(b.opened, b.until)
+        b.state = HALF_OPEN
+        self.transition(b, b.until)
+
+    def to_closed(self, b: Any, now: float) -> None:
+        b.state = CLOSED
+        self.transition(b, now)
+
+    def transition(self, b: Any, t: float) -> None:
+        m = self.metrics
+        if m.t0 <= t < m.t1:
+            m.breaker_transitions += 1
+        if b.name is not None:
+            self.log.append((t, b.name, b.state))
+
+    def report(self, opened: float, closed: float) -> None:
+        if self.share:
+            self.metrics.breaker_open(opened, closed, self.share)
 
 
 class Breaker:
@@ -64,7 +210,7 @@ class Breaker:
 
 
 @register("circuit_breaker")
-class CircuitBreaker(Wrapper):
+class CircuitBreaker(BreakerBase):
     """Closed → open on a failure threshold, fast-fail while open, half-open probes after `cooldown`."""
 
     trip: Literal["consecutive", "rate", "cumulative"] = Field(
@@ -82,16 +228,15 @@ class CircuitBreaker(Wrapper):
     cooldown: Duration = Field(1.0, description="time open before half-open probes")
     half_open_probes: int = Field(default=1, ge=1, description="probes in flight when half-open; that many "
                                   "successes close it", json_schema_extra={"unit": "calls"})
-    scope: Literal["operation", "client", "global"] = Field(
-        "client", description="who shares a breaker: a fresh one per operation, one per client process, or one for all")
-    failures: list[RetryOn] = Field(default_factory=lambda: ["error", "timeout", "too_old"],
-                                    description="outcomes that count as failures (a conflict means the store "
-                                    "answered: by default a success)")
     blocks: Literal["all", "retries"] = Field("all", description="what an open breaker refuses: every attempt, "
                                               "or retries only (first attempts pass)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.counts == "operations" and (self.trip == "cumulative" or self.blocks == "retries"):
+            bad = "trip" if self.trip == "cumulative" else "blocks"
+            raise ConfigError("policy.counts", self.counts, f'needs counts = "attempts" with {bad} = '
+                              f'{getattr(self, bad)!r} (it judges retries, which an operation-counting breaker never sees)')
         if self.trip == "cumulative":
             for key in ("window", "min_calls"):
                 if getattr(self, key) is not None:
@@ -114,38 +259,15 @@ class CircuitBreaker(Wrapper):
             if self.min_calls > self.window:
                 raise ConfigError("policy.min_calls", self.min_calls, f"must be <= window ({self.window})")
 
-    def bind(self, sim: "Simulation") -> None:
-        super().bind(sim)
-        self.failing = frozenset(RETRYABLE[name] for name in self.failures)
-        self.metrics, self.log = sim.metrics, sim.breaker_log
-        self.size = self.window if self.trip == "rate" else 0
-        self.shared = Breaker("global", self.size)
-        self.by_client: dict[int, Breaker] = {}
-        w = sim.scenario.workload
-        self.share = {"global": 1.0, "operation": 0.0}.get(self.scope, 1.0 / w.clients)
+    def fresh(self, name: str | None) -> Breaker:
+        return Breaker(name, self.window if self.trip == "rate" else 0)
 
-    # --- which breaker an operation answers to ------------------------------------------------
-    def breaker(self, op: "Op") -> Breaker:
-        b = op.breaker
-        if b is None:
-            if self.scope == "global":
-                b = self.shared
-            elif self.scope == "client":
-                cid = op.client.id
-                b = self.by_client.get(cid) or self.by_client.setdefault(cid, Breaker(f"client-{cid}", self.size))
-            else:
-                b = Breaker(None, self.size)
-            op.breaker = b
-        return b
-
-    # --- the policy contract -------------------------------------------------------------------
-    def admit(self, op: "Op") -> bool:
-        b = self.breaker(op)
+    def permit(self, b: Breaker, op: "Op") -> bool:
         if self.trip == "cumulative":
             b.ops += not op.tries
             return self.wrapped.admit(op)
         if b.state is OPEN and self.env.now >= b.until:
-            self._half_open(b)
+            self.half_open(b)
         state = b.state
         probe = state is HALF_OPEN and b.probes < self.half_open_probes
         if state is not CLOSED and not probe and (self.blocks == "all" or op.tries):
@@ -157,9 +279,7 @@ class CircuitBreaker(Wrapper):
             op.probe = b.epoch
         return True
 
-    def record(self, op: "Op", outcome: int) -> None:
-        b = self.breaker(op)
-        failed = outcome in self.failing
+    def observe(self, b: Breaker, op: "Op", failed: bool, duration: float) -> None:
         now = self.env.now
         if self.trip == "cumulative":
             b.fails += failed
@@ -169,16 +289,16 @@ class CircuitBreaker(Wrapper):
             if b.state is HALF_OPEN and epoch == b.epoch:   # else a stale probe: ignore
                 b.probes -= 1
                 if failed:
-                    self._open(b, now)
+                    self.open(b, now)
                 else:
                     b.passed += 1
                     if b.passed >= self.half_open_probes:
-                        self._close(b, now)
+                        self.close(b, now)
         elif b.state is CLOSED:
             if self.trip == "consecutive":
                 b.streak = b.streak + 1 if failed else 0
                 if b.streak >= self.threshold:
-                    self._open(b, now)
+                    self.open(b, now)
             else:
                 w = b.window
                 if len(w) == w.maxlen:
@@ -186,61 +306,27 @@ class CircuitBreaker(Wrapper):
                 w.append(failed)
                 b.fails += failed
                 if len(w) >= self.min_calls and b.fails >= self.threshold * len(w) - 1e-9:
-                    self._open(b, now)
-        self.wrapped.record(op, outcome)
+                    self.open(b, now)
 
-    def retry_delay(self, op: "Op", outcome: int) -> float | None:
-        delay = super().retry_delay(op, outcome)
-        if delay is None or delay < 0:
-            return delay
-        b = self.breaker(op)
+    def refuse(self, b: Breaker, op: "Op", delay: float) -> float:
         if self.trip == "cumulative":
             per = b.ops if self.per == "operation" else b.tried
             r = self.ratio
             return REJECT if per and b.fails * r.denominator > r.numerator * per else delay
-        return REJECT if b.state is OPEN and self.env.now < b.until else delay
-
-    def state(self, op: "Op") -> str | None:
-        b = op.breaker if op.breaker is not None or self.scope == "operation" else self.breaker(op)
-        if b is None:
-            return CLOSED
-        return HALF_OPEN if b.state is OPEN and self.env.now >= b.until else b.state
-
-    def finish(self, end: float) -> None:
-        for b in (self.shared, *self.by_client.values()):
-            if b.state is OPEN:
-                if b.until <= end:
-                    self._half_open(b)
-                else:
-                    self._report(b.opened, end)
-        self.log.sort(key=lambda entry: entry[0])
-        super().finish(end)
+        return super().refuse(b, op, delay)
 
     # --- transitions ---------------------------------------------------------------------------
-    def _open(self, b: Breaker, now: float) -> None:
-        b.state, b.opened, b.until = OPEN, now, now + self.cooldown
+    def open(self, b: Breaker, now: float) -> None:
         b.streak = b.fails = b.probes = b.passed = 0
         b.window.clear()
-        self._transition(b, now)
+        self.to_open(b, now, now + self.cooldown)
 
-    def _half_open(self, b: Breaker) -> None:
-        self._report(b.opened, b.until)
-        b.state, b.probes, b.passed = HALF_OPEN, 0, 0
+    def half_open(self, b: Breaker) -> None:
+        b.probes, b.passed = 0, 0
         b.epoch += 1
-        self._transition(b, b.until)
+        self.to_half_open(b)
 
-    def _close(self, b: Breaker, now: float) -> None:
-        b.state, b.streak, b.fails = CLOSED, 0, 0
+    def close(self, b: Breaker, now: float) -> None:
+        b.streak, b.fails = 0, 0
         b.window.clear()
-        self._transition(b, now)
-
-    def _transition(self, b: Breaker, t: float) -> None:
-        m = self.metrics
-        if m.t0 <= t < m.t1:
-            m.breaker_transitions += 1
-        if b.name is not None:
-            self.log.append((t, b.name, b.state))
-
-    def _report(self, opened: float, closed: float) -> None:
-        if self.share:
-            self.metrics.breaker_open(opened, closed, self.share)
+        self.to_closed(b, now)
