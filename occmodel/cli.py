@@ -388,17 +388,21 @@ def policies() -> None:
     from .policies import Policy, Wrapper
     from .reference import fields_of, own_fields, policy_classes
 
-    def keys(fields: dict[str, Any]) -> str:
-        return ", ".join(f"{k} = {default_text(f).strip('`')}" for k, f in fields.items()) or "(only the common keys)"
+    def keys(fields: dict[str, Any]) -> list[str]:
+        return [f"{k} = {default_text(f).strip('`')}" for k, f in fields.items()]
 
-    out.print(f"every policy: {keys(fields_of(Policy))}", highlight=False)
-    out.print(f"every wrapper (around inner): {keys(own_fields(Wrapper, Policy))}", highlight=False)
-    table = Table("kind", "style", "what it does")
-    table.add_column("its own keys = defaults", overflow="fold")
+    # One block per kind, one key per line: a table wraps "key = default" pairs across rows.
+    def block(title: str, lines: list[str]) -> None:
+        out.print(title, highlight=False, soft_wrap=True)
+        for line in lines or ["(only the common keys)"]:
+            out.print(f"    {line}", highlight=False, soft_wrap=True)
+
+    block("every policy:", keys(fields_of(Policy)))
+    block("every wrapper (around inner):", keys(own_fields(Wrapper, Policy)))
     for kind, style, cls in policy_classes():
         doc = " ".join((cls.__dict__.get("__doc__") or "").split("\n\n")[0].split())
-        table.add_row(kind, style or "", doc, keys(own_fields(cls)))
-    out.print(table)
+        name = f'kind = "{kind}"' + (f', style = "{style}"' if style else "")
+        block(f"\n{name}: {doc}", keys(own_fields(cls)))
     out.print("Meaning, units and allowed values of every key: docs/configuration.md (Policies).", highlight=False)
 
 
