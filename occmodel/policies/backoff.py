@@ -2,6 +2,10 @@
 
 `k` is `op.retries`, 0 for the first retry. Jittered delays draw from the run's `policy`
 random stream, so they never disturb the arrival, key or latency streams (common random numbers).
+Exponential backoff and the full, equal and decorrelated jitters are those of the AWS Architecture
+Blog's "Exponential Backoff And Jitter" (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/);
+`fdb` is `fdb_transaction_on_error` (https://apple.github.io/foundationdb/api-c.html#c.fdb_transaction_on_error)
+with the client knobs DEFAULT_BACKOFF 0.01 s, DEFAULT_MAX_BACKOFF 1 s, BACKOFF_GROWTH_RATE 2.
 """
 from __future__ import annotations
 

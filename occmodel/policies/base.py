@@ -169,8 +169,8 @@ class Wrapper(Policy):
     def __post_init__(self) -> None:
         self.wrapped = build_policy(self.inner, "policy.inner")
         inner = self.wrapped
-        while isinstance(inner, Wrapper):   # two of a kind would share their slots on `Op`
-            if type(inner) is type(self):
+        while isinstance(inner, Wrapper):   # two of a kind (any styles) would share their slots on `Op`
+            if inner.KIND == self.KIND:
                 raise ConfigError("policy.inner.kind", self.KIND, f"a {self.KIND} cannot wrap another one")
             inner = inner.wrapped
 

@@ -1,6 +1,7 @@
 """Circuit breakers: stop calling a store that keeps failing, and find out when it is back.
 
-A breaker wraps another policy (`inner`, which still schedules the retries) and watches outcomes.
+A breaker wraps another policy (`inner`, which still schedules the retries) and watches outcomes
+(the closed / open / half-open machine of https://martinfowler.com/bliki/CircuitBreaker.html).
 *Closed*, it counts failures (`failures`, by default error / timeout / too_old: a conflict means the
 store answered, so it counts as a success) and trips *open* after `threshold` consecutive failures
 (`trip = "consecutive"`) or when the failure rate over the last `window` calls reaches `threshold`
@@ -25,7 +26,8 @@ cooldown's end, so logs and open time are exact. Bookkeeping, per run:
   (global 1, client 1 / clients, in every workload kind). Operation-scope breakers
   report no open time (`breaker_open_fraction` = 0): the operation whose breaker trips ends right
   there, so no one else is ever held off by it; their transitions are still counted.
-`trip = "cumulative"` (DESIGN 6.2, the 2022 retry-limiter study's breaker): per scope, running totals
+`trip = "cumulative"` (DESIGN 6.2, the breaker of the 2022 retry-limiter study,
+https://brooker.co.za/blog/2022/02/28/retries.html): per scope, running totals
 since the run's start; a retry is refused while failed attempts / `per` (`"operation"`: operations
 started, the default; `"attempt"`: attempts) exceeds `threshold` (strict >, compared exactly in
 integers). It has no open state, cooldown or probes; first attempts always go through.

@@ -7,14 +7,16 @@ when its bucket is short. First attempts are never refused: a budget limits *ret
 Three styles, each with its own keys (a key of another style is a config error):
 
 - `aws`, the AWS SDKs' standard retry mode (botocore `retries/standard.py`, SDK reference
-  "Retry behavior"): the bucket starts full at `capacity` (500). A retry acquires `retry_cost`
+  "Retry behavior", https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html): the bucket starts full at `capacity` (500). A retry acquires `retry_cost`
   (5), or `timeout_cost` (10) after a timeout, and is refused when fewer tokens are left than
   that (exactly the cost is enough). A successful attempt gives back what that operation's last
   retry acquired, or `success_refund` (1) if it was a first attempt; never above `capacity`.
-- `grpc`, gRPC retry throttling (gRFC A6): `max_tokens` (10) to start with; every failed attempt
+- `grpc`, gRPC retry throttling (gRFC A6, https://github.com/grpc/proposal/blob/master/A6-client-retries.md,
+  `retryThrottling`; A6 requires both fields and has no defaults: 10 and 0.1 are its example's): `max_tokens` (10) to start with; every failed attempt
   (an outcome in this wrapper's `retry_on`) takes 1 (not below 0), every success adds
   `token_ratio` (0.1, capped at `max_tokens`); a retry is allowed only while tokens > max_tokens/2.
-- `adaptive`, the per-client bucket of the 2022 retry-amplification study: `capacity` (5) to
+- `adaptive`, the per-client bucket of the 2022 retry-amplification study (Marc Brooker, "Fixing retries
+  with token buckets and circuit breakers", https://brooker.co.za/blog/2022/02/28/retries.html): `capacity` (5) to
   start with, every attempt adds `per_call` (0.1, capped at `capacity`), a retry costs
   `retry_cost` (1) and is allowed only while tokens > retry_cost. With `refill = "operation"`
   (DESIGN 6.2) the `per_call` tokens are added only when an operation starts (the study's bucket),

@@ -1,8 +1,8 @@
 """Envoy's retry budget: retries *in flight* capped at a share of the requests in flight.
 
 Modelled on the cluster circuit-breaker `retry_budget` (envoy.config.cluster.v3.CircuitBreakers.
-Thresholds.RetryBudget, https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/cluster/v3/
-circuit_breaker.proto): "the limit on concurrent retries as a percentage of the sum of active
+Thresholds.RetryBudget,
+https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/cluster/v3/circuit_breaker.proto): "the limit on concurrent retries as a percentage of the sum of active
 requests and active pending requests", `budget_percent` default 20 %, and "the limit on the number
 of active retries may never go below" `min_retry_concurrency`, default 3. Envoy's
 `RetryBudgetImpl::max()` is max(min_retry_concurrency, uint64(budget_percent / 100 × active)); a
