@@ -356,6 +356,40 @@ def bench(quick: bool, long_run: bool, scale: float) -> None:
 
 
 @main.command()
+@click.argument("url")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="directory for read.csv, commit.csv, calibrated.toml and calibration.json")
+@click.option("--samples", type=click.IntRange(min=10), default=2000, show_default=True,
+              help="attempts measured (each one read and one commit round trip)")
+@click.option("--force", is_flag=True, help="write into a directory that holds other results or another store's calibration")
+@_guard("--out")
+def calibrate(url: str, out_dir: str, samples: int, force: bool) -> None:
+    """Measure URL's read and commit round trips at low load (one client) for the model.
+
+    Writes round-trip CSVs that the empirical distribution takes and an experiment that uses
+    them; nothing is written if the store cannot be reached or stops answering."""
+    from .backends import backend, parse_url
+    from .backends.calibrate import calibrate as measure
+
+    store = backend(parse_url(url, "URL"))
+    target = Path(out_dir)
+    _writable("--out", target)
+    info = measure(store, target, samples=samples, force=force, command=" ".join(["occmodel", *sys.argv[1:]]))
+    table = Table("round trip", "mean ms", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
+                  title=f"{store.url.shown}: {samples} attempts by one client", show_edge=False)
+    for name in ("read", "commit"):
+        q = info[f"{name}_ms"]
+        table.add_row(name, *(f"{q[k]:.4g}" for k in ("mean", "p50", "p90", "p99", "p99.9")))
+    out.print(table)
+    cpu = info["server_cpu_per_attempt_ms"]
+    lag = info["client_lag_ms"]
+    out.print(f"server CPU per attempt: {'not reported' if cpu is None else f'{cpu:.4g} ms'}; this machine wakes "
+              f"a 1 ms sleep {lag['p50']:.3g} ms late (p50), {lag['p99']:.3g} ms (p99)", highlight=False)
+    out.print(f"calibrated experiment: {target / 'calibrated.toml'} (read.csv, commit.csv, calibration.json beside it)",
+              highlight=False, markup=False)
+
+
+@main.command()
 def presets() -> None:
     """List the named latency presets, the figures each was fitted to, and their sources."""
     from .presets import PRESETS

@@ -82,3 +82,22 @@ def test_a_missing_database_is_one_store_error(postgres_url):
     with pytest.raises(StoreError) as err:
         backend(parse_url(url)).check()
     assert "no_such_db" in str(err.value)
+
+
+def test_server_cpu_counts_the_work_of_backends_that_have_exited(postgres_url):
+    """The server's CPU (for calibration and diagnostics) includes a client's backend after its
+    connection closed (the postmaster reaps it): a burst of work on a closed connection shows."""
+    b = backend(parse_url(postgres_url))
+    before = b.server_cpu_s()
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("SELECT count(*) FROM generate_series(1, 3000000)").fetchone()
+    after = b.server_cpu_s()
+    assert before is not None and after - before > 0.05    # ~0.2 s of CPU for 3 million rows
+
+
+def test_proc_stat_reads_this_process_ids_and_ticks():
+    from occmodel.backends.postgres_store import proc_stat
+    import os
+
+    me = proc_stat(os.getpid())
+    assert me[0] == os.getpid() and me[1] == os.getppid() and all(t >= 0 for t in me[2:])

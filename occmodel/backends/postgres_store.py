@@ -18,6 +18,7 @@ first use (`prepare_threshold=0`), one per client.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 from .base import EVENTS_TABLE, Backend, Session
@@ -107,6 +108,30 @@ class PostgresBackend(Backend):
             raise self.fail(f"the store stopped answering while its events table was reset "
                             f"({self.describe_failure(exc)})") from None
 
+    def server_cpu_s(self) -> float | None:
+        """CPU seconds of the server's processes so far: the postmaster, its exited children (a
+        client's backend ends with its connection) and its live ones, from /proc (a loopback
+        server runs on this machine); None where /proc does not say. The admin connection that
+        asks adds its own start-up (a few ms) once it has exited: noise of that size per reading."""
+        import psycopg
+
+        try:
+            with self.admin() as conn:
+                me = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+                postmaster = proc_stat(me)[1]
+                ticks = sum(proc_stat(postmaster)[2:6])
+                for entry in os.scandir("/proc"):
+                    if entry.name.isdigit() and int(entry.name) not in (me, postmaster):
+                        try:
+                            stat = proc_stat(int(entry.name))
+                        except (OSError, ValueError, IndexError):
+                            continue     # gone meanwhile, or not ours to read
+                        if stat[1] == postmaster:
+                            ticks += stat[2] + stat[3]
+        except (psycopg.Error, OSError, ValueError, IndexError):
+            return None
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     async def session(self, conflict: str = "expected_version") -> PostgresSession:
         import psycopg
 
@@ -116,3 +141,12 @@ class PostgresBackend(Backend):
     def describe_failure(self, exc: BaseException) -> str:
         text = str(exc).strip().splitlines()
         return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def proc_stat(pid: int) -> list[int]:
+    """(pid, ppid, utime, stime, cutime, cstime) of a process, in clock ticks (/proc/PID/stat; the
+    command name, which may hold spaces, ends at the last ')')."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+    return [pid, int(fields[1]), int(fields[11]), int(fields[12]), int(fields[13]), int(fields[14])]
