@@ -6,9 +6,18 @@ queue for a server, service, reply hop; then the same for the commit: 10 events 
 in the model) with nothing else, and occmodel's full model on the equivalent scenario. They run
 in alternating short rounds (bare, model, model, bare, ...), so that a burst of load from other
 processes hits both about equally; the figure is the median of the per-round ratios, with its
-range. The last line printed is that ratio. Also: a sweep's parallel efficiency (1 worker vs
-all cores), and the peak memory of a long run (1 M operations; 10 M with `long`) and of a run
-with 10,000 clients, each measured in a fresh process.
+range. The last line printed is that ratio.
+
+Equal work, not only equal event patterns (issue 18): CPU time per conditional write on the 2015
+backoff study's grid against a bare heapq event loop of the same model, and CPU time of a closed
+append workload with conflicts and full-jitter retries against the same model written directly on
+SimPy (occmodel.bench_reference; both reproduce occmodel's results exactly, so the ratio compares
+identical work). CPU time (`time.process_time`), not wall time: other processes on the machine
+then slow neither side. Each scenario's events per attempt are printed beside it.
+
+Also: a sweep's parallel efficiency (1 worker vs all cores), and the peak memory of a long run
+(1 M operations; 10 M with `long`) and of a run with 10,000 clients, each measured in a fresh
+process.
 """
 from __future__ import annotations
 
@@ -26,8 +35,9 @@ from typing import Any, Callable
 import numpy as np
 import simpy
 
+from . import bench_reference as ref
 from .distributions import blocks
-from .model import events_scheduled, simulate
+from .model import events_scheduled, random_stream, simulate
 
 CLIENTS, KEYS = 32, 1_000_000
 ROUNDS = 5
@@ -84,6 +94,57 @@ def rounds(n: int, duration: float) -> tuple[list[Run], list[Run]]:
             gc.collect()
             into.append(run(duration))
     return bare, full
+
+
+def cpu(run: Callable[[], Any]) -> tuple[float, Any]:
+    """(CPU seconds of this process, result) of `run()`, after a full garbage collection."""
+    gc.collect()
+    t = time.process_time()
+    out = run()
+    return time.process_time() - t, out
+
+
+def study(grid: list[int], seed: int = 2015) -> tuple[float, float, int, int, int]:
+    """One trial of every point of the 2015 study on `grid` (client counts × the five strategies),
+    occmodel and the heapq loop taking turns point by point: (occmodel CPU seconds, loop CPU
+    seconds, conditional writes, occmodel's events, the loop's events). Raises if they disagree."""
+    model_s = loop_s = 0.0
+    writes = model_events = loop_events = 0
+    for i, (clients, strategy) in enumerate((c, s) for c in grid for s in ref.STRATEGIES):
+        scenario = ref.study_scenario(clients, strategy)
+        runs = [lambda: simulate(scenario, seed=seed).metrics, lambda: ref.backoff_study(clients, strategy, seed)]
+        out: list[Any] = [None, None]
+        for j in ((0, 1) if i % 2 == 0 else (1, 0)):      # taking turns at going first
+            out[j] = cpu(runs[j])
+        (a, m), (b, loop) = out
+        if (m["calls"], m["makespan_s"]) != loop[:2]:
+            raise AssertionError(f"study point {clients} clients, {strategy}: occmodel {m['calls']} writes, "
+                                 f"makespan {m['makespan_s']}; the loop {loop[:2]}")
+        model_s, loop_s = model_s + a, loop_s + b
+        writes, model_events, loop_events = writes + loop[0], model_events + m["events"], loop_events + loop[2]
+    return model_s, loop_s, writes, model_events, loop_events
+
+
+def stream_setup(grid: list[int], seed: int = 2015) -> float:
+    """CPU seconds the heapq loop spends creating its random streams on `grid` (one per client,
+    and a jitter stream per client for the three jittered strategies)."""
+    streams = sum(grid) * (len(ref.STRATEGIES) + 3)
+    t, _ = cpu(lambda: [random_stream(seed, 0, "network", i % 190) for i in range(streams)])
+    return t
+
+
+def closed(duration: float, seed: int = 1) -> tuple[float, float, int, int, int, int]:
+    """The closed append workload once by occmodel and once by hand on SimPy: (occmodel CPU
+    seconds, hand-written CPU seconds, occmodel's events, attempts, the hand-written events,
+    attempts). Raises if they disagree."""
+    scenario = ref.closed_scenario()
+    a, m = cpu(lambda: simulate(scenario, seed=seed, duration=duration).metrics)
+    b, h = cpu(lambda: ref.closed_append(duration, seed=seed))
+    attempts = round(m["attempts_per_op"] * m["operations"])
+    if (m["operations"], m["successes"], attempts) != (h["finished"], h["succeeded"], h["attempts"]):
+        raise AssertionError(f"closed append: occmodel {m['operations']} operations, {attempts} attempts; "
+                             f"by hand {h['finished']}, {h['attempts']}")
+    return a, b, m["events"], attempts, h["events"], h["attempts"]
 
 
 def sweep_efficiency(workers: int, duration: float = 1.0) -> tuple[float, float, float, float]:
@@ -147,11 +208,17 @@ def peak_memory_mb(operations: int) -> tuple[float, int]:
     return mb, done
 
 
-def main(quick: bool = False, console: Any = None, long: bool = False, scale: float = 1.0) -> None:
+PARTS = ("speed", "sweep", "memory")
+
+
+def main(quick: bool = False, console: Any = None, long: bool = False, scale: float = 1.0,
+         parts: tuple[str, ...] = PARTS) -> None:
     """Print the figures; the last line is the median event-rate ratio model/bare.
 
-    `quick`: shorter rounds and runs; `long`: the memory run has 10 M operations (minutes);
-    `scale` multiplies every duration and operation count (tests use a tiny one)."""
+    `quick`: shorter rounds and runs, the study's reduced grid; `long`: the memory run has 10 M
+    operations (minutes); `scale` multiplies every duration and operation count and shortens the
+    study's grid (tests use a tiny one); `parts`: which of speed, sweep and memory to measure
+    (the event-rate rounds always run)."""
     say = console.print if console is not None else print
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     duration = (0.3 if quick else 1.0) * scale
@@ -170,7 +237,48 @@ def main(quick: bool = False, console: Any = None, long: bool = False, scale: fl
             f"{attempts:>8,.0f} attempts/s, {per:.1f} events/attempt")
     say(f"event rate ratio model/bare per round: {' '.join(f'{r:.2f}' for r in ratios)}; "
         f"median {ratio:.2f}, range {min(ratios):.2f}-{max(ratios):.2f}")
+    if "speed" in parts:
+        speed(say, quick, scale)
+    if "sweep" in parts:
+        sweep(say, quick, scale)
+    if "memory" in parts:
+        memory(say, quick, long, scale)
+    say(f"event rate ratio model/bare: {ratio:.2f}")
 
+
+def speed(say: Callable[[str], None], quick: bool, scale: float) -> None:
+    """The equal-work ratios: the 2015 study's grid against the heapq loop, the closed append
+    workload against hand-written SimPy; ROUNDS rounds each, medians."""
+    grid = ref.REDUCED_GRID if quick else ref.FULL_GRID
+    if scale < 1:
+        grid = grid[:max(1, round(len(grid) * scale))]
+    runs = [study(grid) for _ in range(3)]
+    writes = runs[0][2]
+    ratios = [a / b for a, b, *_ in runs]
+    per = [statistics.median(r[i] for r in runs) / writes * 1e6 for i in (0, 1)]
+    setup = stream_setup(grid) / writes * 1e6
+    events, loop_events = runs[0][3] / writes, runs[0][4] / writes
+    name = "reduced" if quick else "full"
+    say(f"2015 backoff study, {name} grid ({len(grid)} client counts x {len(ref.STRATEGIES)} strategies, "
+        f"one trial each, {writes:,} conditional writes, results identical), 3 rounds:")
+    say(f"  occmodel   {per[0]:5.1f} us CPU per write, {events:.2f} events/write")
+    say(f"  heapq loop {per[1]:5.1f} us CPU per write, {loop_events:.2f} events/write "
+        f"(of which creating random streams: {setup:.1f} us)")
+    say(f"  study CPU ratio occmodel/heapq loop per round: {' '.join(f'{r:.2f}' for r in ratios)}; "
+        f"median {statistics.median(ratios):.2f}")
+    duration = (0.3 if quick else 1.0) * scale
+    runs = [closed(duration) for _ in range(ROUNDS)]
+    ratios = [a / b for a, b, *_ in runs]
+    _, _, ev, att, hev, hatt = runs[0]
+    say(f"closed append, conflicts, full-jitter retries ({ref.CLOSED['clients']} clients, {ref.CLOSED['keys']} keys, "
+        f"{duration:g} simulated s, results identical):")
+    say(f"  occmodel {ev / max(1, att):.2f} events/attempt, hand-written SimPy {hev / max(1, hatt):.2f}")
+    say(f"  closed CPU ratio occmodel/hand-written SimPy per round: {' '.join(f'{r:.2f}' for r in ratios)}; "
+        f"median {statistics.median(ratios):.2f}")
+
+
+def sweep(say: Callable[[str], None], quick: bool, scale: float) -> None:
+    """A sweep's parallel efficiency on every core."""
     workers = os.cpu_count() or 1
     if workers > 1:
         one, many, alone, side = sweep_efficiency(workers, (0.25 if quick else 1.0) * scale)
@@ -180,6 +288,9 @@ def main(quick: bool = False, console: Any = None, long: bool = False, scale: fl
     else:
         say("sweep parallel efficiency: not measured (1 core)")
 
+
+def memory(say: Callable[[str], None], quick: bool, long: bool, scale: float) -> None:
+    """Peak memory of a long run and of a run with many clients, each in a fresh process."""
     ops = int((10_000_000 if long else 100_000 if quick else 1_000_000) * scale)
     base, mb, done, wall = peak_memory(LONG, ops / RATE)
     say(f"peak memory of a {done:,}-operation run: {mb:.0f} MB ({base:.0f} MB after imports; {wall:.1f} s)")
@@ -187,4 +298,3 @@ def main(quick: bool = False, console: Any = None, long: bool = False, scale: fl
     base, mb, done, wall = peak_memory(many, (0.1 if quick else 0.5) * scale)
     say(f"peak memory with {many['workload']['clients']:,} clients ({done:,} operations): {mb:.0f} MB "
         f"({base:.0f} MB after imports; {wall:.1f} s)")
-    say(f"event rate ratio model/bare: {ratio:.2f}")

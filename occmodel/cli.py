@@ -347,12 +347,15 @@ def _select(exp: Any, filters: tuple[str, ...]) -> Any:
 @click.option("--long", "long_run", is_flag=True, help="memory run of 10 million operations (minutes)")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, hidden=True,
               help="multiply every duration and operation count (tests)")
+@click.option("--only", "parts", type=click.Choice(["speed", "sweep", "memory"]), multiple=True,
+              help="measure only these parts (repeatable; default all): speed = the equal-work ratios to "
+              "hand-written models, sweep = parallel efficiency, memory = peak memory")
 @_guard(None)
-def bench(quick: bool, long_run: bool, scale: float) -> None:
-    """Measure the simulator's own speed against bare SimPy in the same run."""
-    from .bench import main as bench_main
+def bench(quick: bool, long_run: bool, scale: float, parts: tuple[str, ...]) -> None:
+    """Measure the simulator's own speed against bare SimPy and hand-written models in the same run."""
+    from .bench import PARTS, main as bench_main
 
-    bench_main(quick=quick, console=out, long=long_run, scale=scale)
+    bench_main(quick=quick, console=out, long=long_run, scale=scale, parts=parts or PARTS)
 
 
 @main.command()

@@ -13,6 +13,12 @@ def test_bench_quick_prints_its_figures():
     text = result.output
     assert re.search(r"bare SimPy\s*:.*events/s", text) and re.search(r"occmodel\s*:.*events/s", text)
     assert re.search(r"per round: (\d+\.\d\d ){4}\d+\.\d\d; median \d+\.\d\d, range \d+\.\d\d-\d+\.\d\d", text)
+    assert re.search(r"occmodel +\d+\.\d us CPU per write, \d+\.\d\d events/write", text)
+    assert re.search(r"heapq loop +\d+\.\d us CPU per write", text)
+    assert re.search(r"study CPU ratio occmodel/heapq loop per round: (\d+\.\d\d ){2}\d+\.\d\d; median \d+\.\d\d", text)
+    assert re.search(r"occmodel \d+\.\d\d events/attempt, hand-written SimPy \d+\.\d\d", text)
+    assert re.search(r"closed CPU ratio occmodel/hand-written SimPy per round: (\d+\.\d\d ){4}\d+\.\d\d; "
+                     r"median \d+\.\d\d", text)
     assert re.search(r"parallel efficiency \d+\.\d\d|not measured \(1 core\)", text)
     assert re.search(r"peak memory of a [\d,]+-operation run: \d+ MB", text)
     assert re.search(r"peak memory with [\d,]+ clients .*: \d+ MB", text)

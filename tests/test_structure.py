@@ -41,7 +41,7 @@ LAYERS = {
     "occmodel.backends.calibrate": 5,
     # 7: readers of results, 8: entry points
     "occmodel.plotbase": 7, "occmodel.plots_timeseries": 7, "occmodel.plots": 7, "occmodel.testing": 7,
-    "occmodel.bench": 7, "occmodel.reference": 7, "occmodel.tune": 7, "occmodel.plots_tune": 7,
+    "occmodel.bench": 7, "occmodel.bench_reference": 7, "occmodel.reference": 7, "occmodel.tune": 7, "occmodel.plots_tune": 7,
     "occmodel.cli": 8, "occmodel.docgen": 8, "occmodel": 8,
 }
 
