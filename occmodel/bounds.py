@@ -6,13 +6,16 @@ side of the limit and fails only when the whole interval is on the wrong side. A
 between is *inconclusive*, which counts as not holding: the note says roughly how many
 replications would likely decide it, so a user can tell noise from regression.
 
-A `compare` bound pits two policies against each other. Because replication r of every point
-shares its random streams (common random numbers), the per-replication difference a − b
-cancels most of the noise, so it is judged as a paired difference against 0.
+A `compare` bound pits two values of one swept key against each other: two policies by
+default, or (`by`) two values of any other swept key, such as pipelined against sequential reads.
+Because replication r of every point shares its random streams (common random numbers), the
+per-replication difference a − b cancels most of the noise, so it is judged as a paired
+difference against 0.
 
 Config form (the `[[bounds]]` tables, already parsed):
     {"where": {"policy": "full-jitter", "workload.clients": 64}, "p99_ms": "< 250"}
     {"compare": {"a": "full-jitter", "b": "expo", "metric": "calls", "expect": "a < b"}}
+    {"compare": {"by": "network.pipelining", "a": true, "b": false, "metric": "p50_ms", "expect": "a < b"}}
 """
 from __future__ import annotations
 
@@ -36,7 +39,8 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 EXPECTS = {f"a {op} b": op for op in OPS}
 LIMIT_PATTERN = r"^\s*(<=|>=|<|>)\s*(\S+)\s*$"     # a limit as a config writes it: "< 250"
 _LIMIT = re.compile(LIMIT_PATTERN)
-COMPARE_KEYS = ("a", "b", "metric", "expect")
+COMPARE_KEYS = ("a", "b", "metric", "expect", "by")
+REQUIRED = COMPARE_KEYS[:4]
 _STYLE = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
 
 
@@ -58,13 +62,18 @@ class Limit:
 @dataclass(frozen=True)
 class Compare:
     metric: str
-    a: str
-    b: str
-    op: str  # relation expected between a and b
+    a: Any
+    b: Any
+    op: str                  # relation expected between a and b
+    by: str = "policy"       # the swept key whose values a and b are
+
+    def side(self, value: Any) -> str:
+        """One side as messages name it: a policy label, else `key=value`."""
+        return str(value) if self.by == "policy" else f"{self.by}={_fmt(value)}"
 
     @property
     def text(self) -> str:
-        return f"{self.metric}: {self.a} {self.op} {self.b}"
+        return f"{self.metric}: {self.side(self.a)} {self.op} {self.side(self.b)}"
 
 
 @dataclass(frozen=True)
@@ -123,40 +132,54 @@ def _parse_limit(path: str, text: Any) -> tuple[str, float]:
     return m.group(1), value
 
 
-def _parse_compare(path: str, raw: Any, metrics: Sequence[str], labels: set[str] | None) -> Compare:
+def _parse_compare(path: str, raw: Any, metrics: Sequence[str], swept: Sequence[str],
+                   points: list[Mapping[str, Any]] | None) -> Compare:
     if not isinstance(raw, Mapping):
-        raise BoundsError(f'{path}: expected a table {{a, b, metric, expect}}, got {raw!r}')
+        raise BoundsError(f'{path}: expected a table {{a, b, metric, expect}} (and optionally by), got {raw!r}')
     for k in raw:
         if k not in COMPARE_KEYS:
             raise BoundsError(f"{path}.{_key(k)}: unknown key; allowed: {', '.join(COMPARE_KEYS)}")
-    for k in COMPARE_KEYS:
+    for k in REQUIRED:
         if k not in raw:
-            raise BoundsError(f"{path}.{k}: missing; a compare needs {', '.join(COMPARE_KEYS)}")
+            raise BoundsError(f"{path}.{k}: missing; a compare needs {', '.join(REQUIRED)} (by is optional)")
+    by = raw.get("by", "policy")
+    if by not in swept:
+        if "by" not in raw:
+            raise BoundsError(f"{path}: compares policies, but the sweep does not vary policy; "
+                              f"name the swept key to compare with by (one of: {', '.join(swept) or 'nothing is swept'})")
+        raise BoundsError(f"{path}.by: {by!r} is not a swept key; allowed: {', '.join(swept) or 'nothing is swept'}")
+    values = None if points is None else list(dict.fromkeys(p.get(by) for p in points))
+    what = "a policy of the sweep" if by == "policy" else f"a swept value of {by}"
     for k in ("a", "b"):
-        if not isinstance(raw[k], str) or (labels is not None and raw[k] not in labels):
-            allowed = "a policy label" if labels is None else "a policy label: " + ", ".join(sorted(labels))
-            raise BoundsError(f"{path}.{k}: {raw[k]!r} is not a policy of the sweep; expected {allowed}")
-    if raw["a"] == raw["b"]:
-        raise BoundsError(f"{path}.b: {raw['b']!r} is the same policy as a; compare two different policies")
+        scalar = isinstance(raw[k], str) if by == "policy" else isinstance(raw[k], (str, int, float, bool))
+        if not scalar or (values is not None and not any(same(v, raw[k]) for v in values)):
+            allowed = ("a policy label" if by == "policy" else "a value") if values is None else \
+                ("a policy label: " + ", ".join(sorted(map(str, values))) if by == "policy"
+                 else "one of: " + ", ".join(map(_fmt, values)))
+            raise BoundsError(f"{path}.{k}: {raw[k]!r} is not {what}; expected {allowed}")
+    if same(raw["a"], raw["b"]):
+        raise BoundsError(f"{path}.b: {raw['b']!r} is the same {'policy' if by == 'policy' else 'value'} as a; "
+                          "compare two different ones")
     if raw["metric"] not in metrics:
         raise BoundsError(f"{path}.metric: unknown metric {raw['metric']!r}; allowed: {', '.join(metrics)}")
     op = {k.replace(" ", ""): v for k, v in EXPECTS.items()}.get("".join(str(raw["expect"]).split()))
     if op is None:
         raise BoundsError(f"{path}.expect: {raw['expect']!r} is not allowed; expected one of {', '.join(EXPECTS)}")
-    return Compare(raw["metric"], raw["a"], raw["b"], op)
+    return Compare(raw["metric"], raw["a"], raw["b"], op, by)
 
 
 def _check_where(path: str, where: Any, swept: Sequence[str], points: list[Mapping[str, Any]] | None,
-                 compare: bool) -> dict[str, Any]:
+                 compare: str | None) -> dict[str, Any]:
     if not isinstance(where, Mapping):
         raise BoundsError(f"{path}: expected a table of swept keys and values, got {where!r}")
     for k, v in where.items():
         if k not in swept:
             allowed = ", ".join(swept) if swept else "nothing (no key is swept)"
             raise BoundsError(f"{path}.{_key(k)}: not a swept key (value {v!r}); allowed: {allowed}")
-        if compare and k == "policy":
-            raise BoundsError(f"{path}.policy: a compare picks its policies with compare.a and compare.b; "
-                              f"remove policy = {v!r} from where")
+        if compare == k:
+            what = "policies" if k == "policy" else f"values of {k}"
+            raise BoundsError(f"{path}.{_key(k)}: a compare picks its {what} with compare.a and compare.b; "
+                              f"remove {_key(k)} = {v!r} from where")
         if points is not None and not any(same(p.get(k), v) for p in points):
             values = ", ".join(dict.fromkeys(str(p.get(k)) for p in points))
             raise BoundsError(f"{path}.{_key(k)}: {v!r} matches no point; swept values: {values}")
@@ -178,7 +201,6 @@ def parse_bounds(
     are checked when the bounds are evaluated.
     """
     pts = None if points is None else list(points)
-    labels = None if pts is None or "policy" not in swept else {str(p.get("policy")) for p in pts}
     bounds = []
     for i, entry in enumerate(raw):
         path = f"bounds[{i}]"
@@ -187,9 +209,8 @@ def parse_bounds(
         name = entry.get("name")
         if name is not None and not isinstance(name, str):
             raise BoundsError(f"{path}.name: {name!r} is not a string; expected a label")
-        if "compare" in entry and "policy" not in swept:
-            raise BoundsError(f"{path}.compare: compares policies, but the sweep does not vary policy")
-        where = _check_where(f"{path}.where", entry.get("where", {}), swept, pts, "compare" in entry)
+        compare = _parse_compare(f"{path}.compare", entry["compare"], metrics, swept, pts) if "compare" in entry else None
+        where = _check_where(f"{path}.where", entry.get("where", {}), swept, pts, compare and compare.by)
         limits = []
         for k, v in entry.items():
             if k in ("where", "name", "compare"):
@@ -198,7 +219,6 @@ def parse_bounds(
                 raise BoundsError(f"{path}.{_key(k)}: unknown metric (value {v!r}); "
                                   f"allowed: where, name, compare, or a metric: {', '.join(metrics)}")
             limits.append(Limit(k, *_parse_limit(f"{path}.{_key(k)}", v)))
-        compare = _parse_compare(f"{path}.compare", entry["compare"], metrics, labels) if "compare" in entry else None
         if compare and limits:
             raise BoundsError(f"{path}: has both compare and metric limits ({', '.join(l.metric for l in limits)}); "
                               "put them in separate [[bounds]] entries")
@@ -254,11 +274,11 @@ def _compare(bound: Bound, compare: Compare, rows: list[Mapping[str, Any]], othe
     verdicts = []
     for key, group in group_points(rows, others).items():
         point = _describe(others, key)
-        a = {r.get("replication"): r for r in group if same(r.get("policy"), compare.a)}
-        b = {r.get("replication"): r for r in group if same(r.get("policy"), compare.b)}
+        a = {r.get("replication"): r for r in group if same(r.get(compare.by), compare.a)}
+        b = {r.get("replication"): r for r in group if same(r.get(compare.by), compare.b)}
         reps = [rep for rep in a if rep in b]
         if not reps:
-            note = f"no replication has both {compare.a} and {compare.b}"
+            note = f"no replication has both {compare.side(compare.a)} and {compare.side(compare.b)}"
             verdicts.append(Verdict(_label(bound, compare.text), point, None, None, None, 0, "inconclusive", note))
             continue
         diffs = [_difference(a[rep].get(compare.metric), b[rep].get(compare.metric)) for rep in reps]
@@ -267,8 +287,8 @@ def _compare(bound: Bound, compare: Compare, rows: list[Mapping[str, Any]], othe
         if unpaired:
             v = replace(v, note="; ".join(filter(None, [v.note, f"{unpaired} unpaired runs ignored"])))
         if is_latency(compare.metric):
-            v = replace(v, success=", ".join(f"{label} {success_text([r[rep] for rep in reps])}"
-                                             for label, r in ((compare.a, a), (compare.b, b))))
+            v = replace(v, success=", ".join(f"{compare.side(value)} {success_text([r[rep] for rep in reps])}"
+                                             for value, r in ((compare.a, a), (compare.b, b))))
         verdicts.append(v)
     return verdicts
 
@@ -282,7 +302,7 @@ def evaluate(bounds: Sequence[Bound], runs: Iterable[Mapping[str, Any]], swept: 
         if not rows:
             raise BoundsError(f"bounds[{bound.index}].where: {bound.where!r} matches no run")
         if bound.compare is not None:
-            verdicts += _compare(bound, bound.compare, rows, [s for s in swept if s != "policy"])
+            verdicts += _compare(bound, bound.compare, rows, [s for s in swept if s != bound.compare.by])
             continue
         for key, group in group_points(rows, swept).items():
             for lim in bound.limits:

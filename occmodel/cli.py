@@ -232,7 +232,7 @@ def plot(directory: str) -> None:
 @_guard("--results")
 def check(config: str, results_dir: str | None, workers: int | None, force: bool) -> None:
     """Evaluate CONFIG's [[bounds]]: exit 0 when all hold, 1 otherwise."""
-    from .bounds import all_hold, evaluate, table
+    from .bounds import all_hold, evaluate, render, table
     from .experiment import load_experiment, saved_runs
 
     exp = load_experiment(config)
@@ -245,7 +245,10 @@ def check(config: str, results_dir: str | None, workers: int | None, force: bool
         err.print(f"no matching saved results in {target}: running {config}")
         runs = _run(exp, target, workers, "local", None, force, "--results")
     verdicts = evaluate(exp.bounds, runs, exp.swept)
-    out.print(table(verdicts))
+    if out.is_terminal:
+        out.print(table(verdicts))
+    else:                       # piped or in a log: one line per verdict at its natural width, not wrapped
+        click.echo(render(verdicts), nl=False)
     held = all_hold(verdicts)
     out.print(f"{sum(v.verdict == 'holds' for v in verdicts)} of {len(verdicts)} bound checks hold")
     sys.exit(0 if held else 1)

@@ -39,19 +39,22 @@ SWEEP = ValueType(
 
 
 class Compare(StrictModel):
-    """A paired comparison of two swept policies (per replication, on common random numbers)."""
+    """A paired comparison of two values of one swept key, two policies unless `by` names another
+    (per replication, on common random numbers; judged at each point of the other swept keys)."""
 
-    a: str = Field(description="a policy label of the sweep")
-    b: str = Field(description="another policy label of the sweep")
+    a: str | bool | int | float = Field(description="a policy label of the sweep (with by: a value of that key)")
+    b: str | bool | int | float = Field(description="another policy label (with by: another value of that key)")
     metric: Literal[METRICS] = Field(description="the metric compared")
     expect: Literal[tuple(EXPECTS)] = Field(description="the relation expected of a's and b's means")
+    by: str = Field("policy", description="the swept key whose values a and b are, e.g. network.pipelining")
 
 
 _BOUND_FIELDS: dict[str, Any] = {
     "where": (dict[str, Any], Field({}, description="the points it applies to: swept key = value (policy = label); "
                                     "{} = every point")),
     "name": (str | None, Field(None, description="a label printed before the bound's verdicts")),
-    "compare": (Compare | None, Field(None, description="a paired comparison of two policies instead of limits")),
+    "compare": (Compare | None, Field(None, description="a paired comparison of two policies (or two values of "
+                                    "another swept key) instead of limits")),
 }
 BoundsEntry = create_model(
     "BoundsEntry", __base__=StrictModel, __doc__="One claim judged on 95 % intervals by `occmodel check`.",

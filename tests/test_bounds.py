@@ -158,6 +158,29 @@ def test_compare_is_judged_per_point_of_the_other_swept_keys() -> None:
     assert [v.point for v in evaluate(only8, runs, SWEPT)] == ["workload.clients=8"]
 
 
+def test_compare_by_another_swept_key_pairs_its_values_per_point_of_the_rest() -> None:
+    # 8 clients cost 100 calls per replication less than 64, whichever policy: paired by replication
+    rng = np.random.default_rng(9)
+    base = {p: rng.normal(1000.0, 200.0, size=6) for p in ("expo", "full-jitter")}
+    runs = runs_for({(c, p): {"calls": list(base[p] - (100.0 if c == 8 else 0.0) + rng.normal(0, 2, 6))}
+                     for c in (8, 64) for p in ("expo", "full-jitter")})
+    entry = {"compare": {"by": "workload.clients", "a": 8, "b": 64, "metric": "calls", "expect": "a < b"}}
+    bounds = parse_bounds([entry, {**entry, "compare": {**entry["compare"], "expect": "a > b"}}], SWEPT, METRICS,
+                          points=runs)
+    less = evaluate(bounds[:1], runs, SWEPT)
+    assert [(v.bound, v.point, v.verdict, v.n) for v in less] == [
+        ("calls: workload.clients=8 < workload.clients=64", "policy=expo", "holds", 6),
+        ("calls: workload.clients=8 < workload.clients=64", "policy=full-jitter", "holds", 6)]
+    assert less[0].estimate == pytest.approx(-100.0, abs=3.0)
+    assert [v.verdict for v in evaluate(bounds[1:], runs, SWEPT)] == ["fails", "fails"]
+    # a boolean key (network.pipelining = [true, false]) compares by its values; CSV text matches too
+    flags = [r | {"workload.clients": r["workload.clients"] == 8} for r in runs]
+    [b] = parse_bounds([{"compare": {"by": "workload.clients", "a": True, "b": False, "metric": "calls",
+                                     "expect": "a < b"}}], SWEPT, METRICS, points=flags)
+    as_text = [r | {"workload.clients": str(r["workload.clients"])} for r in flags]
+    assert [v.verdict for v in evaluate([b], as_text, SWEPT)] == ["holds", "holds"]
+
+
 def test_compare_notes_unpaired_runs_and_missing_pairs() -> None:
     runs = crn_runs(np.random.default_rng(3))
     del runs[-1]  # expo's last replication
@@ -216,8 +239,16 @@ POINTS = runs_for({(8, "expo"): {"p99_ms": [1.0]}, (64, "full-jitter"): {"p99_ms
          ["bounds[1].compare.expect:", "'a << b'", "a < b, a <= b, a > b, a >= b"]),
         ({"compare": {"a": "full-jitter", "b": "expo", "metric": "calls"}},
          ["bounds[1].compare.expect:", "missing", "a, b, metric, expect"]),
-        ({"compare": {"a": "full-jitter", "b": "expo", "metric": "calls", "expect": "a<b", "by": 1}},
-         ["bounds[1].compare.by:", "unknown key", "a, b, metric, expect"]),
+        ({"compare": {"a": "full-jitter", "b": "expo", "metric": "calls", "expect": "a<b", "on": 1}},
+         ["bounds[1].compare.on:", "unknown key", "a, b, metric, expect, by"]),
+        ({"compare": {"a": 8, "b": 64, "metric": "calls", "expect": "a<b", "by": "clients"}},
+         ["bounds[1].compare.by:", "'clients'", "not a swept key", "workload.clients, policy"]),
+        ({"compare": {"a": 8, "b": 65, "metric": "calls", "expect": "a<b", "by": "workload.clients"}},
+         ["bounds[1].compare.b:", "65", "a swept value of workload.clients", "one of: 8, 64"]),
+        ({"compare": {"a": 8, "b": 8.0, "metric": "calls", "expect": "a<b", "by": "workload.clients"}},
+         ["bounds[1].compare.b:", "same value as a"]),
+        ({"compare": {"a": 8, "b": 64, "metric": "calls", "expect": "a<b", "by": "workload.clients"},
+          "where": {"workload.clients": 8}}, ['bounds[1].where."workload.clients":', "compare.a and compare.b"]),
         (compare("a < b", where={"policy": "expo"}), ["bounds[1].where.policy:", "'expo'", "compare.a"]),
     ],
 )
