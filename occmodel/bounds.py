@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from occmodel.stats import group_points, is_missing, mean_ci95, replications_needed
+from occmodel.stats import LOW_SUCCESS, group_points, is_missing, mean_ci95, replications_needed
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
@@ -310,9 +310,6 @@ def evaluate(bounds: Sequence[Bound], runs: Iterable[Mapping[str, Any]], swept: 
                 v = _verdict(_label(bound, lim.text), _describe(swept, key), values, lim.op, lim.value, lim.metric)
                 verdicts.append(replace(v, success=success_text(group)) if is_latency(lim.metric) else v)
     return verdicts
-
-
-LOW_SUCCESS = 0.99     # below this success rate a latency comparison is flagged
 
 
 def is_latency(metric: str) -> bool:

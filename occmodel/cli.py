@@ -19,6 +19,7 @@ from rich.table import Table
 
 from .bounds import BoundsError
 from .errors import ConfigError
+from .stats import LOW_SUCCESS
 
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 160)   # piped output: don't squeeze tables to 80
@@ -144,7 +145,7 @@ def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: 
         runs = run_experiment(exp, target, workers=workers, executor=executor, scheduler=scheduler,
                               progress=progress, command=" ".join(["occmodel", *sys.argv[1:]]), force=force,
                               option=option, store=store)
-    _print_summary(target)
+    print_summary(target)
     _warn_censored(target, exp.swept)
     extra = "" if store is None else f", diagnostics.csv; measured on {store.backend.url.shown}"
     out.print(f"results in {target}/ (runs.csv, summary.csv, timeseries.csv, latency.csv, manifest.json{extra})")
@@ -159,7 +160,6 @@ SHOWN = (("throughput", "ops/s", "{:.1f}"), ("success_rate", "success", "{:.3f}"
          ("cache_hit_rate", "cache hits", "{:.2f}"))
 
 
-LOW_SUCCESS = 0.99      # below it, a point's success-only latency is flagged beside its success rate
 CENSORED_WARN = 0.001   # warn when more than 0.1 % of a point's measured operations never finished
 
 
@@ -180,7 +180,8 @@ def _warn_censored(target: Path, swept: list[str]) -> None:
                   highlight=False, markup=False)
 
 
-def _print_summary(target: Path) -> None:
+def print_summary(target: Path) -> None:
+    """The summary table `run` ends with: success rate beside latency, flagged below LOW_SUCCESS."""
     from .results import read_csv, read_json
 
     rows = read_csv(target / "summary.csv")

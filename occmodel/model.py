@@ -167,7 +167,7 @@ class Simulation:
         end = env.now
         self.policy.finish(end)
         span = (min(end, self.end) - self.t0) or math.nan
-        utilization = self.commit_server.utilization(span) if span == span else math.nan
+        utilization = self.commit_server.utilization(span, end) if span == span else math.nan
         metrics = self.metrics.summary(end, utilization)
         batch = self.scenario.workload.kind == "batch"
         metrics["makespan_s"] = self.metrics.last_success if batch else math.nan

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from occmodel.errors import ConfigError  # noqa: E402
 from occmodel.results import Row, read_csv, read_json  # noqa: E402
+from occmodel.stats import LOW_SUCCESS  # noqa: E402
 
 DPI = 110
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*(us|µs|ms|s|m|h)\s*")
@@ -83,7 +84,6 @@ def describe(fixed: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in fixed.items()) or "the only point"
 
 
-LOW_SUCCESS = 0.99    # latency of a point below this success rate covers too few operations to compare
 LOW_SUCCESS_NOTE = (f"hollow markers: success rate < {LOW_SUCCESS:g}, where success-only latency leaves out "
                     "the failed operations")
 

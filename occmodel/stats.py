@@ -18,6 +18,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from scipy import stats as _sp
 
+# below this success rate a point's success-only latency covers too few operations to compare:
+# the run table, check's verdicts, index.md and the plots flag it (one threshold for all of them)
+LOW_SUCCESS = 0.99
+
 Row = dict[str, Any]
 
 

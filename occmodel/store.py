@@ -58,6 +58,7 @@ class Server:
         self.per_inflight = cfg.per_inflight
         self.in_service = 0
         self.busy = 0.0
+        self.reach = 0.0     # Σ over requests in service of where their busy credit ends (≤ t1)
         self.slow: list[tuple[float, float, float]] = []   # (start, end, factor)
 
     def serve(self, extra: float = 0.0) -> Generator:
@@ -79,9 +80,12 @@ class Server:
         elif end > t0:
             self.busy += (end if end < t1 else t1) - t0
         if duration:
+            reach = end if end < t1 else t1
             self.in_service += 1
+            self.reach += reach
             yield env.timeout(duration)
             self.in_service -= 1
+            self.reach -= reach
         if resource is not None:
             resource.release(request)
 
@@ -93,10 +97,16 @@ class Server:
                 duration *= factor
         return duration + self.per_inflight * self.in_service
 
-    def utilization(self, span: float) -> float:
-        """Busy fraction of the pool over the window (`span` long), ≤ 1; for `inf` capacity, the
-        mean number in service."""
-        return self.busy / span / (1.0 if math.isinf(self.capacity) else self.capacity)
+    def utilization(self, span: float, now: float) -> float:
+        """Busy fraction of the pool over the window (`span` long, ended at `now`), ≤ 1; NaN for
+        `inf` capacity (nothing to use up). A run that ends before t1 (a batch run, whose t1 is
+        inf) takes back the credit of requests still in service past `now`: abandoned work."""
+        if math.isinf(self.capacity):
+            return math.nan
+        busy = self.busy
+        if now < self.t1 and self.in_service:
+            busy -= max(0.0, self.reach - max(now, self.t0) * self.in_service)
+        return busy / span / self.capacity
 
 
 class Store:

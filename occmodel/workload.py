@@ -31,7 +31,9 @@ def key_sampler(cfg: KeyChoice, rng: np.random.Generator, distinct: int, size: i
     """Draws `distinct` different keys per operation, with the configured popularity.
 
     With `affinity` f, client `owner = (id, clients)` takes a key from its own share of the
-    keyspace (keys ≡ id mod clients) with probability f: sticky sessions, single writers."""
+    keyspace (keys ≡ id mod clients) with probability f: sticky sessions, single writers.
+    Every block of `size` keys consumes the stream in the same order whatever `size` is (blocks
+    are smaller above 64 clients), so a client's keys are the same at every sweep point."""
     k = cfg.count
     if cfg.choice == "uniform":
         fill = lambda n: rng.integers(0, k, n)  # noqa: E731
@@ -44,17 +46,17 @@ def key_sampler(cfg: KeyChoice, rng: np.random.Generator, distinct: int, size: i
         cold = k - hot
 
         def fill(n: int) -> np.ndarray:
-            u, pick = rng.random(n), rng.random(n)
+            u, pick = rng.random((n, 2)).T      # pairs: the same keys whatever the block size
             is_hot = (u < cfg.hot_fraction) | (cold == 0)
             return np.where(is_hot, (pick * hot).astype(np.int64), hot + (pick * max(cold, 1)).astype(np.int64))
 
     if cfg.affinity:
         cid, clients = owner
         own = np.arange(cid % k, k, clients)
-        popular = fill
+        popular, mine = fill, rng.spawn(1)[0]     # its own stream, or the popularity draw's would shift
 
         def fill(n: int) -> np.ndarray:  # noqa: F811  (wraps the popularity draw)
-            keys, u, pick = popular(n), rng.random(n), rng.random(n)
+            keys, (u, pick) = popular(n), mine.random((n, 2)).T
             return np.where(u < cfg.affinity, own[(pick * len(own)).astype(np.int64)], keys)
 
     if distinct == 1:     # 1-tuples made in C, a block at a time

@@ -267,3 +267,21 @@ def test_trace_keeps_the_experiments_max_time(tmp_path):
              '[scenario.policy]\nkind = "exponential"\nmax_attempts = 0\n')
     result = CliRunner().invoke(main, ["trace", str(write(tmp_path, never, "never.toml"))])
     assert result.exit_code == 2 and "experiment.max_time: got '2s'" in result.output, result.output
+
+
+def test_one_success_threshold_flags_latency_everywhere(tmp_path, capsys):
+    """0.985 is below 0.99 and flagged by the run table, check's verdicts and the plots; 0.995 by none."""
+    from occmodel import cli
+    from occmodel.bounds import success_text
+    from occmodel.plotbase import low_success
+    from occmodel.results import write_csv, write_json
+
+    for rate, flagged in ((0.985, True), (0.995, False)):
+        write_csv(tmp_path / "summary.csv", ["policy", "n", "success_rate", "p99_ms"],
+                  [{"policy": "a", "n": 3, "success_rate": rate, "p99_ms": 5.0}])
+        write_json(tmp_path / "manifest.json", {"swept": ["policy"]})
+        cli.print_summary(tmp_path)
+        table = capsys.readouterr().out
+        assert (f"{rate:.3f} !" in table) is flagged and ("success rate < 0.99" in table) is flagged, table
+        assert success_text([{"success_rate": rate}]).endswith("(< 0.99!)") is flagged
+        assert low_success({"success_rate": rate}) is flagged

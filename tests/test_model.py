@@ -265,6 +265,39 @@ def test_per_client_streams_are_independent_and_the_same_at_every_sweep_point():
     assert [sim.clients[0].compute() for _ in range(64)] != a[0]["compute"]   # another replication: not
 
 
+def key_and_think_draws(clients: int, keys: dict, n: int = 600) -> list[tuple[list, list]]:
+    """Clients 0-2's keys and think times, drawn as workload.start draws them (its block size)."""
+    from occmodel.config import validate_scenario
+    from occmodel.model import Simulation
+    from occmodel.workload import key_sampler
+
+    sc = {"workload": {"kind": "closed", "clients": clients, "keys": keys,
+                       "think": {"dist": "exponential", "mean": "1ms"}}, "network": {"one_way": "1ms"}}
+    sim = Simulation(validate_scenario(sc), seed=7, replication=3, duration=1.0, warmup=0.0, bin_width=1.0)
+    w, size = sim.scenario.workload, occmodel.client.block_size(clients)
+    out = []
+    for cid in range(3):
+        draw = key_sampler(w.keys, sim.rng("keys", cid), 1, size, (cid, clients))
+        think = sim.sampler(w.think, "think", cid, size=size)
+        out.append(([draw() for _ in range(n)], [think() for _ in range(n)]))
+    return out
+
+
+@pytest.mark.parametrize("keys", [{"count": 50}, {"count": 50, "choice": "zipf"},
+                                  {"count": 50, "choice": "hotspot", "hot_keys": 5, "hot_fraction": 0.5},
+                                  {"count": 50, "affinity": 0.7}, {"count": 50, "choice": "hotspot", "affinity": 0.5}])
+def test_key_and_think_draws_are_per_client_and_the_same_at_every_sweep_point(keys):
+    """64 clients draw in blocks of 256, 65 in blocks of 32 (with 50 keys, clients 0-2 own key
+    `id` at both points): clients 0-2 must see the same keys and think times at both (hotspot and
+    affinity drew two arrays per block, so their keys changed with the block size), and no two
+    clients the same think times."""
+    few, many = key_and_think_draws(64, keys), key_and_think_draws(65, keys)
+    assert few == many
+    thinks = [x for _, think in few for x in think]
+    assert len(set(thinks)) == len(thinks)
+    assert few[0][0] != few[1][0]
+
+
 # --- measuring by start, the drain, censoring (issue 12) -------------------------------------
 SLOW = {"workload": {"kind": "closed", "clients": 1}, "operation": {"kind": "call"},
         "store": {"commit": {"service": "3s"}}}

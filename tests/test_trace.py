@@ -141,3 +141,22 @@ def test_read_set_conflict_line_names_the_read_key_written_after_the_read_versio
 def test_cached_conflict_says_so() -> None:
     text = render([Span(1, "commit", T0, T0 + 0.002, 3, 5, "conflict", current=9, attempted=7, cached=True)])
     assert "conflict on k3: current v9 vs attempted v7, version gap 3, from a cached version (value check)" in text
+
+
+def test_coalesced_totals_count_requests_and_operations_apart():
+    """Pipelined 3-read transactions under `coalesce`: a message carries up to 3 requests of each
+    operation riding it (its reads) or 1 (its commit), so requests and operations differ, and the
+    traced operation's read message holds its own 3 reads and other operations' requests."""
+    import occmodel
+    from occmodel.trace import render
+
+    sc = {"workload": {"kind": "open", "rate": 2000, "clients": 1, "keys": {"count": 64}},
+          "operation": {"kind": "transaction", "reads": 3},
+          "network": {"one_way": "1ms", "coalesce": "5ms", "pipelining": True}}
+    r = occmodel.simulate(sc, seed=1, trace_op=20, duration=0.2)
+    reads = {s.message for s in r.trace if s.kind == "read"}
+    assert len(reads) == 1
+    requests, ops = r.messages[reads.pop()]
+    assert ops >= 2 and ops < requests <= 3 * ops and requests >= 3 + (ops - 1)
+    assert all(ops <= requests <= 3 * ops for requests, ops in r.messages.values())
+    assert f"{requests} requests of {ops} operations" in render(r.trace, messages=r.messages)
