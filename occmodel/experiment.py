@@ -31,7 +31,7 @@ from .executors import execute
 from .guards import MAX_EVENT_RATE, MAX_TIME, check_memory
 from .metrics import METRICS, SERIES
 from .model import auto_drain, simulate
-from .results import LOCK, Row, locked, read_csv, read_json, write_atomic, write_csv, write_json
+from .results import LOCK, Row, Table, locked, read_csv, read_json, write_atomic, write_csv, write_json
 from .stats import summarize
 from .units import Drain, Duration
 from .version import __version__
@@ -239,6 +239,41 @@ def run_task(task: Task) -> dict[str, Any]:
             "latency": [[float(e) * 1e3, int(c)] for e, c in zip(edges.tolist(), counts.tolist())]}
 
 
+def task(exp: Experiment, point: Point, replication: int) -> Task:
+    s = exp.settings
+    return (point.scenario, s.seed, replication, s.duration, s.warmup, s.bin, s.max_time, s.drain, s.max_event_rate)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A sweep's results in memory: the tables `occmodel run` writes as runs.csv, summary.csv,
+    timeseries.csv and latency.csv, row for row (each a `Table`: a list of dicts, `to_pandas()`)."""
+
+    name: str
+    swept: list[str]
+    runs: Table
+    summary: Table
+    timeseries: Table
+    latency: Table
+
+
+def sweep(experiment: "Experiment | Mapping[str, Any] | str | Path", *, workers: int = 1) -> Sweep:
+    """Run an experiment's whole sweep in memory and return its tables; nothing is written.
+
+    `experiment` is what `load_experiment` takes (a TOML path or a mapping shaped like the file:
+    `{"experiment": {...}, "scenario": {...}, "sweep": {...}}`) or an `Experiment`. `workers` > 1
+    runs replications in that many processes; the results are the same. Raises `ConfigError` on
+    bad input, before anything runs."""
+    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError("workers", workers, "expected a whole number >= 1")
+    todo = [(p, r) for p in exp.points for r in range(exp.settings.replications)]
+    check_memory([p.scenario for p, _ in todo], min(workers, len(todo)))
+    done = dict(execute(run_task, {(p.index, r): task(exp, p, r) for p, r in todo}, workers, "local", None))
+    made = tables(exp, lambda point, rep: done[(point, rep)])
+    return Sweep(exp.name, list(exp.swept), *(made[name] for name in TABLES))
+
+
 def run_path(out: Path, point: int, replication: int) -> Path:
     return out / "runs" / f"p{point:04d}-r{replication:03d}.json"
 
@@ -271,9 +306,8 @@ def run_experiment(exp: Experiment, out: Path, *, workers: int | None = None, ex
             if progress:
                 progress(done, total)
             if store is None:
-                tasks = {(p.index, r): (p.scenario, s.seed, r, s.duration, s.warmup, s.bin, s.max_time, s.drain,
-                                           s.max_event_rate) for p, r in todo}
-                finished = execute(run_task, tasks, workers, executor, scheduler)
+                finished = execute(run_task, {(p.index, r): task(exp, p, r) for p, r in todo}, workers, executor,
+                                   scheduler)
             else:
                 finished = _real_runs(exp, todo, store)
             for (point, rep), outcome in finished:
@@ -374,39 +408,50 @@ def _claim(out: Path, exp: Experiment, force: bool, option: str = "--out", backe
 
 
 # --- writing ---------------------------------------------------------------------------------
-def write_results(exp: Experiment, out: Path, command: str | None = None, store: "StorePlan | None" = None) -> list[Row]:
-    """Rebuild runs.csv, summary.csv, timeseries.csv, latency.csv and manifest.json from saved runs
-    (and diagnostics.csv from runs against a real store)."""
+TABLES = ("runs", "summary", "timeseries", "latency")
+
+
+def tables(exp: Experiment, saved: Callable[[int, int], dict[str, Any]]) -> dict[str, Table]:
+    """The result tables of every run, in grid order (`saved(point, replication)`: what `run_task`
+    returned): what the CSVs hold and what `sweep` returns, so the two cannot differ. Runs against
+    a real store add `diagnostics`."""
     s = exp.settings
     runs, series, latency, diagnostics = [], [], [], []
     for p in exp.points:
         columns = {k: column_value(k, v) for k, v in p.values.items()}
         buckets: dict[float, int] = {}
         for r in range(s.replications):
-            saved = json.loads(run_path(out, p.index, r).read_text())
-            runs.append({**columns, "replication": r, "seed": s.seed, **saved["metrics"]})
-            if "diagnostics" in saved:
-                diagnostics.append({**columns, "replication": r, **saved["diagnostics"]})
-            ts = saved["timeseries"]
+            outcome = saved(p.index, r)
+            runs.append({**columns, "replication": r, "seed": s.seed, **outcome["metrics"]})
+            if "diagnostics" in outcome:
+                diagnostics.append({**columns, "replication": r, **outcome["diagnostics"]})
+            ts = outcome["timeseries"]
             for i, t in enumerate(ts["t_s"]):
                 series.append({**columns, "replication": r, "t_s": t, **{name: ts[name][i] for name in SERIES}})
-            for edge, count in saved["latency"]:
+            for edge, count in outcome["latency"]:
                 buckets[edge] = buckets.get(edge, 0) + count
         latency.extend({**columns, "le_ms": e, "count": buckets[e]} for e in sorted(buckets))
     cols = exp.swept
-    write_csv(out / "runs.csv", [*cols, "replication", "seed", *METRICS], runs)
-    summary = summarize(runs, cols, METRICS)
-    write_csv(out / "summary.csv", [*cols, "n", *itertools.chain.from_iterable((m, f"{m}_ci95") for m in METRICS)],
-              summary)
-    write_csv(out / "timeseries.csv", [*cols, "replication", "t_s", *SERIES], series)
-    write_csv(out / "latency.csv", [*cols, "le_ms", "count"], latency)
-    rows = {"runs.csv": len(runs), "summary.csv": len(summary), "timeseries.csv": len(series),
-            "latency.csv": len(latency)}
+    made = {"runs": Table([*cols, "replication", "seed", *METRICS], runs),
+            "summary": Table([*cols, "n", *itertools.chain.from_iterable((m, f"{m}_ci95") for m in METRICS)],
+                             summarize(runs, cols, METRICS)),
+            "timeseries": Table([*cols, "replication", "t_s", *SERIES], series),
+            "latency": Table([*cols, "le_ms", "count"], latency)}
     if diagnostics:
-        measured = [k for k in diagnostics[0] if k not in cols and k != "replication"]
-        write_csv(out / "diagnostics.csv", [*cols, "replication", *measured], diagnostics)
+        made["diagnostics"] = Table([*cols, "replication", *(k for k in diagnostics[0] if k not in cols
+                                                               and k != "replication")], diagnostics)
+    return made
+
+
+def write_results(exp: Experiment, out: Path, command: str | None = None, store: "StorePlan | None" = None) -> list[Row]:
+    """Rebuild runs.csv, summary.csv, timeseries.csv, latency.csv and manifest.json from saved runs
+    (and diagnostics.csv from runs against a real store)."""
+    made = tables(exp, lambda point, rep: json.loads(run_path(out, point, rep).read_text()))
+    for name, table in made.items():
+        write_csv(out / f"{name}.csv", table.columns, table)
+    rows = {f"{name}.csv": len(made[name]) for name in TABLES}
     write_json(out / "manifest.json", {**manifest(exp, command, store), "rows": rows})   # plot checks them
-    return runs
+    return list(made["runs"])
 
 
 def manifest(exp: Experiment, command: str | None, store: "StorePlan | None" = None) -> dict[str, Any]:

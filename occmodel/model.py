@@ -197,14 +197,25 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int, duration: flo
              warmup: float | str = 0, replication: int = 0, bin: float | str = 1.0,
              trace_op: int | None = None, max_time: float | str = MAX_TIME, drain: float | str = "auto",
              max_event_rate: float = MAX_EVENT_RATE) -> Result:
-    """Run one replication of a scenario (a `Scenario` or a `[scenario]`-shaped mapping).
+    """Run one replication of a scenario and return its `Result` (`metrics`, `timeseries`,
+    `latency`, and `trace` when asked for).
 
-    `duration` (default 10 s) and `warmup` bound the measurement of closed and open workloads:
-    operations that start in the window are measured, and the load goes on after it until they
-    are all done or `drain` ("auto": see `auto_drain`; a duration; 0 = stop at the window's end)
-    runs out. Batch workloads run until every operation is done, or fail at `max_time` of
-    simulated time. A run that schedules more than `max_event_rate` events per simulated second
-    (a retry storm) stops. Raises `ConfigError` on bad input, its own arguments included.
+    `scenario` is a `Scenario` or a mapping shaped like the experiment file's `[scenario]` table,
+    durations written as in the TOML ("250ms"). Its tables, each optional (defaults fill in):
+SCENARIO_TABLES
+    docs/configuration.md documents every key; `occmodel policies` lists the policy kinds.
+
+    The run simulates warm-up + duration: `warmup` (default 0) is simulated but not measured,
+    then the measured window of `duration` (default 10 s); operations that start in the window
+    are measured, and the load goes on after it until they are all done or `drain` ("auto": see
+    `auto_drain`; a duration; 0 = stop at the window's end) runs out. Batch workloads ignore
+    `duration` and run until every operation is done, or fail at `max_time` of simulated time.
+    `bin` is the width of a time-series bin (`Result.timeseries`, default 1 s). `trace_op` traces
+    one operation attempt by attempt into `Result.trace` (its number in start order, 0-based; -1:
+    the first to start after warm-up; None: no trace). `seed` and `replication` pick the random
+    streams (common random numbers: the same replication of two scenarios draws the same values).
+    A run that schedules more than `max_event_rate` events per simulated second (a retry storm)
+    stops. Raises `ConfigError` on bad input, its own arguments included.
     """
     if not isinstance(scenario, (Scenario, Mapping)):
         raise ConfigError("scenario", scenario, "expected a Scenario or a mapping shaped like [scenario]")
@@ -216,6 +227,19 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int, duration: flo
                      bin_width=positive("bin", bin), trace_op=trace_op, max_time=positive("max_time", max_time),
                      drain=drain_argument(drain), max_event_rate=rate_argument(max_event_rate))
     return sim.run()
+
+
+def scenario_tables() -> str:
+    """The `[scenario]` tables and their keys, read off `Scenario` (so `help(simulate)` cannot
+    drift from what is validated)."""
+    lines = []
+    for name, f in Scenario.model_fields.items():
+        keys = ", ".join(getattr(f.annotation, "model_fields", {})) or 'kind = "...", and the kind\'s keys'
+        lines.append(f"      {name:<10} {f.description}: {keys}")
+    return "\n".join(lines)
+
+
+simulate.__doc__ = (simulate.__doc__ or "").replace("SCENARIO_TABLES", scenario_tables())
 
 
 def whole(name: str, value: Any) -> int:

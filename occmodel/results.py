@@ -23,6 +23,24 @@ from .errors import ConfigError
 Row = dict[str, Any]
 
 
+class Table(list):
+    """One result table (runs, summary, timeseries, latency): a list of row dicts that knows its
+    column order, which is the CSV's. `to_pandas()` makes a DataFrame where pandas is installed;
+    pandas is not a dependency, so it is imported only then."""
+
+    def __init__(self, columns: Sequence[str], rows: Iterable[Row] = ()) -> None:
+        super().__init__(rows)
+        self.columns = list(columns)
+
+    def to_pandas(self) -> Any:
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("Table.to_pandas() needs pandas (pip install pandas); without it the table "
+                              "is a list of dicts, one per row") from None
+        return pandas.DataFrame(list(self), columns=self.columns)
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` so readers see either the old file or the whole new one."""
     write_bytes_atomic(path, text.encode())
