@@ -31,7 +31,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from occmodel.stats import LOW_SUCCESS, group_points, is_missing, mean_ci95, replications_needed
+from occmodel.stats import (LOW_SUCCESS, by_replication, group_points, is_missing, mean_ci95, paired_differences,
+                            replications_needed)
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
@@ -265,23 +266,19 @@ def _verdict(label: str, point: str, values: list[Any], op: str, limit: float, m
     return Verdict(label, point, mean, low, high, len(present), verdict, note)
 
 
-def _difference(a: Any, b: Any) -> float | None:
-    return None if is_missing(a) or is_missing(b) else float(a) - float(b)
-
-
 def _compare(bound: Bound, compare: Compare, rows: list[Mapping[str, Any]], others: list[str]) -> list[Verdict]:
     """Paired differences a − b, matched by replication, per point of the other swept columns."""
     verdicts = []
     for key, group in group_points(rows, others).items():
         point = _describe(others, key)
-        a = {r.get("replication"): r for r in group if same(r.get(compare.by), compare.a)}
-        b = {r.get("replication"): r for r in group if same(r.get(compare.by), compare.b)}
+        a = by_replication(r for r in group if same(r.get(compare.by), compare.a))
+        b = by_replication(r for r in group if same(r.get(compare.by), compare.b))
         reps = [rep for rep in a if rep in b]
         if not reps:
             note = f"no replication has both {compare.side(compare.a)} and {compare.side(compare.b)}"
             verdicts.append(Verdict(_label(bound, compare.text), point, None, None, None, 0, "inconclusive", note))
             continue
-        diffs = [_difference(a[rep].get(compare.metric), b[rep].get(compare.metric)) for rep in reps]
+        diffs = paired_differences(a, b, compare.metric)
         v = _verdict(_label(bound, compare.text), point, diffs, compare.op, 0.0, compare.metric)
         unpaired = len(a) + len(b) - 2 * len(reps)
         if unpaired:

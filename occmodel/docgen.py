@@ -310,6 +310,15 @@ def tune_section() -> list[str]:
             "### `params` entries: choices", "", *table("tune.params.KEY.", fields_of(TuneChoices)), ""]
 
 
+def compare_plot_sections() -> list[str]:
+    from .plotspec import HeatmapTable, PlotTable
+
+    return ["## `[compare]`", "", str(fields_of(ExperimentFile)["compare"].description).capitalize() + ".", "",
+            "## `[plot]`", "", _doc(PlotTable), "", *table("plot.", fields_of(PlotTable)), "",
+            "### `heatmap`", "", _doc(HeatmapTable) + " Needs two numeric swept keys (numbers or durations, two "
+            "values or more) besides policy.", "", *table("plot.heatmap.", fields_of(HeatmapTable)), ""]
+
+
 def generate() -> str:
     """The whole reference as Markdown."""
     top = fields_of(ExperimentFile)
@@ -330,7 +339,7 @@ def generate() -> str:
               "## `[sweep]`", "", f"{top['sweep'].description.capitalize()}: {SWEEP.rule}. A swept list may index a list of "
               "`[scenario]` by number: `\"store.faults.0.probability\" = [0.1, 0.2]`.", "",
               *bounds_section(), *tune_section(),
-              "## `[compare]`", "", str(top["compare"].description).capitalize() + ".", ""]
+              *compare_plot_sections()]
     return "\n".join(lines).rstrip() + "\n"
 
 

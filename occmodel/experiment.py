@@ -31,6 +31,7 @@ from .executors import execute
 from .guards import MAX_EVENT_RATE, MAX_TIME, check_memory
 from .metrics import METRICS, SERIES
 from .model import auto_drain, simulate
+from .plotspec import parse_plot
 from .results import LOCK, Row, Table, locked, read_csv, read_json, write_atomic, write_csv, write_json
 from .stats import summarize
 from .units import Drain, Duration
@@ -39,8 +40,8 @@ from .version import __version__
 if TYPE_CHECKING:
     from .backends import StorePlan
 
-TOP_LEVEL = ("experiment", "scenario", "sweep", "bounds", "tune", "compare")
-NOT_RUN = ("bounds", "tune", "compare")   # tables that judge or drive runs, not what a run does
+TOP_LEVEL = ("experiment", "scenario", "sweep", "bounds", "tune", "compare", "plot")
+NOT_RUN = ("bounds", "tune", "compare", "plot")   # tables that judge, drive or draw runs, not what a run does
 
 
 class ExperimentTable(StrictModel):
@@ -152,6 +153,7 @@ def load_experiment(source: str | Path | Mapping[str, Any], replications: int | 
         raise ConfigError("bounds", bounds, "expected an array of tables: [[bounds]] entries")
     columns = [{k: column_value(k, v) for k, v in p.values.items()} for p in points]
     parsed = parse_bounds(bounds, swept, METRICS, columns)   # raises BoundsError
+    parse_plot(raw.get("plot"), {k: [c[k] for c in columns] for k in swept})
     return Experiment(settings, raw, swept, points, parsed, None if isinstance(source, Mapping) else Path(source).resolve())
 
 
@@ -466,7 +468,8 @@ def manifest(exp: Experiment, command: str | None, store: "StorePlan | None" = N
     s = exp.settings
     # the scenario with every default filled in (of the first point; the sweep says what varies)
     resolved = {"experiment": s.model_dump(), "scenario": exp.points[0].scenario.model_dump(mode="json", by_alias=True),
-                "sweep": exp.raw.get("sweep", {}), "bounds": exp.raw.get("bounds", [])}
+                "sweep": exp.raw.get("sweep", {}), "bounds": exp.raw.get("bounds", []),
+                **{k: exp.raw[k] for k in ("plot",) if k in exp.raw}}
     return {"name": s.name, "seed": s.seed, "replications": s.replications, "swept": exp.swept,
             "points": len(exp.points), "config": resolved, "config_sha": exp.digest(),
             "versions": versions, "command": command or " ".join(sys.argv),

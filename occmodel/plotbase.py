@@ -49,6 +49,7 @@ class Results(NamedTuple):
     summary: list[Row]
     timeseries: list[Row]
     latency: list[Row]
+    runs: list[Row] = []            # runs.csv: what a summary cell is over (e.g. replications where a metric is defined)
 
 
 def seconds(v: Any) -> float | None:
@@ -139,7 +140,8 @@ def load(results_dir: Path) -> Results:
     reps = manifest.get("replications") or max((r.get("n") or 1 for r in rows["summary"]), default=1)
     return Results(manifest.get("name", d.name), manifest.get("config", {}), keys,
                    [k for k in keys if k in numeric], by, series,
-                   {s: cmap(i % cmap.N) for i, s in enumerate(series)}, int(reps), **rows)
+                   {s: cmap(i % cmap.N) for i, s in enumerate(series)}, int(reps), **rows,
+                   runs=read_csv(d / "runs.csv") if (d / "runs.csv").exists() else [])
 
 
 def section(res: Results, *path: str) -> dict[str, Any]:

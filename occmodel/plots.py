@@ -30,6 +30,7 @@ from matplotlib.ticker import LogFormatter, NullLocator  # noqa: E402
 
 from occmodel.plotbase import (DPI, LOW_SUCCESS, LOW_SUCCESS_NOTE, Plot, Results, describe,  # noqa: E402
                                focus_point, is_batch, load, low_success, matches, number, seconds, series_label)
+from occmodel.plots_map import heatmap_plots  # noqa: E402
 from occmodel.plots_timeseries import timeseries_plot  # noqa: E402
 from occmodel.results import write_atomic, write_bytes_atomic  # noqa: E402
 
@@ -283,6 +284,7 @@ def build_figures(results: Path | Results) -> list[Plot]:
     plots: list[Plot | None] = []
     if res.summary and res.axes:
         plots += [_line_plot(res, x, m) for x in res.axes for m in _metrics(res)]
+        plots += heatmap_plots(res)
     elif _metrics(res):
         plots.append(_bar_plot(res))
     if res.latency:

@@ -23,6 +23,7 @@ from .bounds import EXPECTS, LIMIT_PATTERN
 from .config import Scenario, StrictModel
 from .experiment import ExperimentTable
 from .metrics import METRICS
+from .plotspec import PlotTable
 from .policies import POLICY_SCHEMA, REGISTRY, STYLED, Policy, Wrapper
 from .units import DURATION_SCHEMA, ValueType
 
@@ -105,6 +106,7 @@ class ExperimentFile(StrictModel):
     tune: TuneTable | None = Field(None, description="a search for the best setting, run by `occmodel tune`")
     compare: dict[str, Any] | None = Field(None, description="reserved for `occmodel compare` (DESIGN 6.4); "
                                            "accepted and not read by this version")
+    plot: PlotTable | None = Field(None, description="choices about the plots: metastability maps, axis labels")
 
 
 # --- policies -------------------------------------------------------------------------------------

@@ -93,6 +93,24 @@ def group_points(
     return groups
 
 
+def by_replication(rows: Iterable[Mapping[str, Any]]) -> dict[Any, Mapping[str, Any]]:
+    """One point's runs of one policy keyed by replication index: what pairs them with another's."""
+    return {r.get("replication"): r for r in rows}
+
+
+def paired_differences(a: Mapping[Any, Mapping[str, Any]], b: Mapping[Any, Mapping[str, Any]],
+                       metric: str) -> list[float | None]:
+    """`metric` of a minus that of b, one per replication both ran (in a's order), None where
+    either is missing. Replication r of every policy shares its random streams (common random
+    numbers), so the difference cancels the noise the two share: judge it, not two intervals."""
+    out: list[float | None] = []
+    for rep, row in a.items():
+        if rep in b:
+            x, y = row.get(metric), b[rep].get(metric)
+            out.append(None if is_missing(x) or is_missing(y) else float(x) - float(y))
+    return out
+
+
 def summarize(
     runs: Iterable[Mapping[str, Any]], swept: Sequence[str], metrics: Sequence[str]
 ) -> list[Row]:

@@ -164,7 +164,7 @@ def parse_tune(raw: Any, trials: int | None = None) -> TuneSpec:
 
 def trial_config(raw: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
     """The experiment a trial runs: the config without [tune], its params as a one-point sweep."""
-    config = {k: copy.deepcopy(v) for k, v in raw.items() if k not in ("tune", "bounds", "compare")}
+    config = {k: copy.deepcopy(v) for k, v in raw.items() if k not in ("tune", "bounds", "compare", "plot")}
     config["sweep"] = {k: [v] for k, v in values.items()}
     return config
 

@@ -186,6 +186,13 @@ CASES += [
     ("sweep", {"policy": [{"label": "a", "kind": "none"}, {"label": "a", "kind": "none"}]}, "sweep.policy"),
     ("tables.extra", 1, "tables"),
     *[("experiment.max_event_rate", v, "experiment.max_event_rate") for v in (0, -1.0, math.inf, math.nan, "fast", True)],
+    # [plot] (issue 16 part 4): a map needs two numeric swept keys; labels name swept keys
+    ("plot", {"heatmap": {"metrics": ["colapsed"]}}, "plot.heatmap.metrics"),
+    ("plot", {"heatmap": {}}, "plot.heatmap.x"),
+    ("plot", {"heatmap": {"x": "workload.clients"}}, "plot.heatmap.x"),
+    ("plot", {"labels": {"workload.clients": "clients"}}, "plot.labels.workload.clients"),
+    ("plot", {"heatmaps": {}}, "plot.heatmaps"),
+    ("plot", "map", "plot"),
     # valid configs that could not end: stopped at run time by a guard, and still nothing written
     ("scenario", {"workload": {"kind": "open", "rate": 1e5}, "network": {"one_way": "1us"},
                   "store": {"faults": [{"kind": "error", "probability": 1.0}]},
