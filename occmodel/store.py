@@ -1,7 +1,9 @@
 """The optimistic-concurrency store: keys with versions, servers, conflict rules, faults.
 
-Reads and commits queue on SimPy resources (no resource at all for `capacity = "inf"`, which
-saves two events per request). Service time = (draw + history replay) × slow-fault factor +
+Reads and commits queue at a lean FIFO server (`Server`): a free slot is taken with no event at
+all, a busy server queues the request on one plain event that the release hands the slot to
+(simpy.Resource costs a Request and a Release event per request, 2 of an uncontended attempt's
+10 events; `capacity = "inf"` needs no queue at all). Service time = (draw + history replay) × slow-fault factor +
 `per_inflight` × requests already in service, so an overloaded store slows for everyone.
 A commit is checked when its service *ends*, against the state at that moment:
 - `expected_version`: each written key's attempted version (read version + 1) must exceed the
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import deque
 from typing import Generator
 
 import simpy
@@ -47,30 +50,50 @@ _NO_SERVICE = itertools.repeat(0.0).__next__
 
 
 class Server:
-    """A pool of `capacity` identical servers with load-dependent service time."""
+    """A pool of `capacity` identical servers with load-dependent service time, FIFO queue.
+
+    `acquire` / `begin` / `release` are the steps of `serve`, for a caller that inlines them
+    (the client's lean path): acquire a slot (or an event to wait for), draw the service time,
+    wait it out, release."""
 
     def __init__(self, env: simpy.Environment, cfg: ServerConfig, service: Sampler | None, t0: float,
                  t1: float) -> None:
         self.env, self.t0, self.t1 = env, t0, t1     # the measurement window
         self.service = service or _NO_SERVICE
         self.capacity = cfg.capacity
-        self.resource = None if math.isinf(cfg.capacity) else simpy.Resource(env, int(cfg.capacity))
+        self.limited = not math.isinf(cfg.capacity)
+        self.free = int(cfg.capacity) if self.limited else 0    # slots not in use
+        self.waiting: deque[simpy.Event] = deque()              # requests queued for a slot
         self.per_inflight = cfg.per_inflight
         self.in_service = 0
         self.busy = 0.0
         self.reach = 0.0     # Σ over requests in service of where their busy credit ends (≤ t1)
         self.slow: list[tuple[float, float, float]] = []   # (start, end, factor)
 
-    def serve(self, extra: float = 0.0) -> Generator:
-        resource = self.resource
-        if resource is not None:
-            request = resource.request()
-            yield request
+    def acquire(self) -> simpy.Event | None:
+        """Take a free slot (None), or queue: the event succeeds when a release hands one over."""
+        if self.free:
+            self.free -= 1
+            return None
+        slot = self.env.event()
+        self.waiting.append(slot)
+        return slot
+
+    def release(self) -> None:
+        """Hand the slot to the first request queued, or free it."""
+        if self.waiting:
+            self.waiting.popleft().succeed()
+        else:
+            self.free += 1
+
+    def begin(self, extra: float = 0.0) -> tuple[float, float]:
+        """A service starting now: (its duration, where its busy credit ends). Its busy time inside
+        the window is counted; a service that takes time is counted in service until the caller,
+        once it has waited `duration`, takes it out (`in_service -= 1`, `reach -= ` the second)."""
         duration = self.service() + extra
         if self.slow or self.per_inflight:
             duration = self.loaded(duration)
-        env = self.env
-        now, t0, t1 = env.now, self.t0, self.t1     # only busy time inside the window counts
+        now, t0, t1 = self.env.now, self.t0, self.t1     # only busy time inside the window counts
         end = now + duration
         if now >= t0:
             if end <= t1:
@@ -79,15 +102,25 @@ class Server:
                 self.busy += t1 - now
         elif end > t0:
             self.busy += (end if end < t1 else t1) - t0
+        reach = end if end < t1 else t1
         if duration:
-            reach = end if end < t1 else t1
             self.in_service += 1
             self.reach += reach
-            yield env.timeout(duration)
+        return duration, reach
+
+    def serve(self, extra: float = 0.0) -> Generator:
+        limited = self.limited
+        if limited:
+            slot = self.acquire()
+            if slot is not None:
+                yield slot
+        duration, reach = self.begin(extra)
+        if duration:
+            yield self.env.timeout(duration)
             self.in_service -= 1
             self.reach -= reach
-        if resource is not None:
-            resource.release(request)
+        if limited:
+            self.release()
 
     def loaded(self, duration: float) -> float:
         """Service time under slow faults (multiplied) and load (`per_inflight` per request in service)."""

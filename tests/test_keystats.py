@@ -169,3 +169,12 @@ def test_stale_conflicts_come_from_value_checks_only():
     key, ops, attempts, conflicts, stale, *_ = saved("value_check")
     assert 0 < stale < conflicts            # failed value checks, and the reads that followed them
     assert saved("append")[FIELDS.index("stale") + 1] == 0
+
+
+@pytest.mark.parametrize("keys", [{"choice": "uniform"}, {"choice": "zipf", "s": 2.0}, {"choice": "hotspot"},
+                                  {"choice": "uniform", "affinity": 0.5}])
+def test_a_keyspace_of_one_key_needs_no_stream(keys):
+    """workload.ONE_KEY stands for the key sampler of a one-key keyspace: every draw is (0,)."""
+    from occmodel.workload import ONE_KEY
+    draw = key_sampler(KeyChoice(count=1, **keys), np.random.default_rng(1), 1, 32, (3, 8))
+    assert [draw() for _ in range(100)] == [ONE_KEY() for _ in range(100)] == [(0,)] * 100
