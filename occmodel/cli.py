@@ -120,6 +120,8 @@ def run(config: str, out_dir: str | None, workers: int | None, replications: int
 
         drawn = draw(target)
         out.print(f"{len(drawn)} plots in {target / 'plots'} (index: {target / 'index.md'})")
+    if "compare" in exp.raw:
+        _compare(target, None, None, (), plot=not no_plots)
 
 
 def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: str | None,
@@ -222,6 +224,38 @@ def plot(directory: str) -> None:
         raise ConfigError("DIRECTORY", directory, "expected a results directory written by 'occmodel run'")
     drawn = draw(Path(directory))
     out.print(f"{len(drawn)} plots in {Path(directory) / 'plots'}")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--baseline", help="the policy (with --by: the value) the others are compared with [compare.baseline]")
+@click.option("--by", help="compare the values of this swept key instead of policies [compare.by, else policy]")
+@click.option("--metric", "metrics", multiple=True, help="a metric to plot, repeatable [compare.metrics, else the "
+              "headline metrics that differ]; compare.csv has every metric")
+@_guard("DIRECTORY")
+def compare(directory: str, baseline: str | None, by: str | None, metrics: tuple[str, ...]) -> None:
+    """Paired differences from a baseline policy: DIRECTORY/compare.csv and plots/compare.png."""
+    _compare(Path(directory), baseline, by, metrics)
+
+
+def _compare(target: Path, baseline: str | None, by: str | None, metrics: tuple[str, ...], plot: bool = True) -> None:
+    from .compare import compare_directory, write
+    from .metrics import METRICS
+    from .plots_compare import draw_compare, plotted
+
+    for m in metrics:
+        if m not in METRICS:
+            raise ConfigError("--metric", m, f"unknown metric; allowed: {', '.join(METRICS)}")
+    comparison = compare_directory(target, baseline, by)
+    write(target, comparison)
+    drawn = draw_compare(target, comparison, metrics) if plot else None
+    for m in plotted(comparison, metrics):
+        verdicts = [r["verdict"] for r in comparison.rows if r["metric"] == m]
+        counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("higher", "lower", "no clear difference", "equal", "undefined")
+                           if verdicts.count(v))
+        out.print(f"{m} − {comparison.baseline}: {counts}", highlight=False, markup=False)
+    out.print(f"paired differences from {comparison.baseline} in {target / 'compare.csv'}"
+              + (f", plot {drawn}" if drawn else ""), highlight=False, markup=False)
 
 
 @main.command()

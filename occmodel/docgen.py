@@ -311,9 +311,10 @@ def tune_section() -> list[str]:
 
 
 def compare_plot_sections() -> list[str]:
+    from .compare import CompareTable
     from .plotspec import HeatmapTable, PlotTable
 
-    return ["## `[compare]`", "", str(fields_of(ExperimentFile)["compare"].description).capitalize() + ".", "",
+    return ["## `[compare]`", "", _doc(CompareTable), "", *table("compare.", fields_of(CompareTable)), "",
             "## `[plot]`", "", _doc(PlotTable), "", *table("plot.", fields_of(PlotTable)), "",
             "### `heatmap`", "", _doc(HeatmapTable) + " Needs two numeric swept keys (numbers or durations, two "
             "values or more) besides policy.", "", *table("plot.heatmap.", fields_of(HeatmapTable)), ""]

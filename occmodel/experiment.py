@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from pydantic import BaseModel, Field
 
 from .bounds import parse_bounds
+from .compare import parse_table as parse_compare
 from .config import Scenario, StrictModel, validate_scenario
 from .errors import ConfigError, validate
 from .executors import execute
@@ -153,7 +154,10 @@ def load_experiment(source: str | Path | Mapping[str, Any], replications: int | 
         raise ConfigError("bounds", bounds, "expected an array of tables: [[bounds]] entries")
     columns = [{k: column_value(k, v) for k, v in p.values.items()} for p in points]
     parsed = parse_bounds(bounds, swept, METRICS, columns)   # raises BoundsError
-    parse_plot(raw.get("plot"), {k: [c[k] for c in columns] for k in swept})
+    values = {k: [c[k] for c in columns] for k in swept}
+    parse_plot(raw.get("plot"), values)
+    if "compare" in raw:
+        parse_compare(raw["compare"], values, settings.replications)
     return Experiment(settings, raw, swept, points, parsed, None if isinstance(source, Mapping) else Path(source).resolve())
 
 
@@ -469,7 +473,7 @@ def manifest(exp: Experiment, command: str | None, store: "StorePlan | None" = N
     # the scenario with every default filled in (of the first point; the sweep says what varies)
     resolved = {"experiment": s.model_dump(), "scenario": exp.points[0].scenario.model_dump(mode="json", by_alias=True),
                 "sweep": exp.raw.get("sweep", {}), "bounds": exp.raw.get("bounds", []),
-                **{k: exp.raw[k] for k in ("plot",) if k in exp.raw}}
+                **{k: exp.raw[k] for k in ("plot", "compare") if k in exp.raw}}
     return {"name": s.name, "seed": s.seed, "replications": s.replications, "swept": exp.swept,
             "points": len(exp.points), "config": resolved, "config_sha": exp.digest(),
             "versions": versions, "command": command or " ".join(sys.argv),

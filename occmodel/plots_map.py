@@ -44,8 +44,10 @@ def metric_label(metric: str) -> str:
     """A metric's colour-bar label, with its unit."""
     if metric in LABELS:
         return LABELS[metric]
+    if metric.startswith("all_") and metric.endswith("_ms"):
+        return f"{metric[4:-3]} latency, every outcome (ms)"
     if metric.endswith("_ms"):
-        return f"{metric[:-3].replace('_', ' ')} latency (ms)"
+        return f"{metric[:-3].replace('_', ' ')} latency, successes only (ms)"
     if metric.endswith("_s"):
         return f"{metric[:-2].replace('_', ' ')} (s)"
     return metric.replace("_", " ") + (" (fraction)" if metric in FRACTIONS else "")

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, TypeAdapter, create_model
 
 from .bounds import EXPECTS, LIMIT_PATTERN
+from .compare import CompareTable
 from .config import Scenario, StrictModel
 from .experiment import ExperimentTable
 from .metrics import METRICS
@@ -104,8 +105,8 @@ class ExperimentFile(StrictModel):
         {}, description="the grid: every combination of the listed values is a point (first key slowest)")
     bounds: list[BoundsEntry] = Field([], description="claims about the results, judged by `occmodel check`")
     tune: TuneTable | None = Field(None, description="a search for the best setting, run by `occmodel tune`")
-    compare: dict[str, Any] | None = Field(None, description="reserved for `occmodel compare` (DESIGN 6.4); "
-                                           "accepted and not read by this version")
+    compare: CompareTable | None = Field(None, description="paired differences from a baseline policy, written as "
+                                         "compare.csv by `occmodel run` and `occmodel compare`")
     plot: PlotTable | None = Field(None, description="choices about the plots: metastability maps, axis labels")
 
 

@@ -193,6 +193,12 @@ CASES += [
     ("plot", {"labels": {"workload.clients": "clients"}}, "plot.labels.workload.clients"),
     ("plot", {"heatmaps": {}}, "plot.heatmaps"),
     ("plot", "map", "plot"),
+    # [compare] (issue 16 part 5): a baseline among the swept values, with replications to pair
+    ("compare", {"baseline": "jitter"}, "compare.baseline"),
+    ("compare", {"baseline": "a", "by": "workload.clients"}, "compare.by"),
+    ("compare", {}, "compare.baseline"),
+    ("compare", {"baseline": "a", "metrics": ["p99"]}, "compare.metrics"),
+    ("compare", {"baseline": "a", "against": "b"}, "compare.against"),
     # valid configs that could not end: stopped at run time by a guard, and still nothing written
     ("scenario", {"workload": {"kind": "open", "rate": 1e5}, "network": {"one_way": "1us"},
                   "store": {"faults": [{"kind": "error", "probability": 1.0}]},
@@ -323,3 +329,60 @@ def test_base_config_is_valid(tmp_path, monkeypatch):
     result = invoke_limited(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--no-plots",
                              "--workers", "1"])
     assert result.exit_code == 0, result.output
+
+
+SWEEP_TWO = {"policy": [{"label": "a", "kind": "immediate"}, {"label": "b", "kind": "jitter", "base": "5ms"}]}
+# `occmodel compare` on results directories: {res} two policies × 2 replications, {one} one
+# replication, {flat} a sweep without policy; {dir} holds no results
+COMPARE_ARGS: list[tuple[list[str], str]] = [
+    (["compare", "{res}", "--baseline", "nope"], "--baseline"),
+    (["compare", "{res}"], "--baseline"),
+    (["compare", "{res}", "--baseline", "a", "--metric", "p99"], "--metric"),
+    (["compare", "{res}", "--baseline", "a", "--by", "workload.clients"], "--by"),
+    (["compare", "{dir}", "--baseline", "a"], "DIRECTORY"),
+    (["compare", "{dir}/nowhere", "--baseline", "a"], "DIRECTORY"),
+    (["compare", "{one}", "--baseline", "a"], "DIRECTORY"),
+    (["compare", "{flat}", "--baseline", "a"], "DIRECTORY"),
+    (["compare", "{res}/runs", "--baseline", "a"], "DIRECTORY"),
+]
+# valid for the model, refused because [compare] cannot pair them
+COMPARE_CASES: list[tuple[dict[str, Any], str]] = [
+    ({"sweep": SWEEP_TWO, "compare": {"baseline": "a"}}, "experiment.replications"),
+    ({"sweep": SWEEP_TWO, "compare": {"baseline": "c"}, "experiment": {**BASE["experiment"], "replications": 2}},
+     "compare.baseline"),
+]
+
+
+@pytest.fixture(scope="module")
+def results_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    for name, reps, sweep in (("res", 2, SWEEP_TWO), ("one", 1, SWEEP_TWO), ("flat", 2, {"workload.clients": [1, 2]})):
+        config = {**copy.deepcopy(BASE), "sweep": sweep}
+        config["experiment"]["replications"] = reps
+        (root / f"{name}.toml").write_text(toml(config))
+        result = CliRunner().invoke(main, ["run", str(root / f"{name}.toml"), "--out", str(root / name), "--no-plots",
+                                           "--workers", "1"])
+        assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.mark.parametrize("args,named", COMPARE_ARGS, ids=[" ".join(a) for a, _ in COMPARE_ARGS])
+def test_bad_compare_arguments_are_refused(tmp_path, monkeypatch, results_dirs, args, named):
+    import shutil
+
+    for name in ("res", "one", "flat"):
+        shutil.copytree(results_dirs / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    before = set(tmp_path.rglob("*"))
+    dirs = {name: tmp_path / name for name in ("res", "one", "flat")}
+    result = invoke_limited([a.format(dir=tmp_path, **dirs) for a in args])
+    check_refused(result, named, tmp_path, before)
+
+
+@pytest.mark.parametrize("edits,named", COMPARE_CASES, ids=[n for _, n in COMPARE_CASES])
+def test_unpairable_compare_tables_are_refused(tmp_path, monkeypatch, edits, named):
+    (tmp_path / "c.toml").write_text(toml({**copy.deepcopy(BASE), **edits}))
+    monkeypatch.chdir(tmp_path)
+    before = set(tmp_path.rglob("*"))
+    result = invoke_limited(["run", str(tmp_path / "c.toml"), "--out", str(tmp_path / "out"), "--no-plots"])
+    check_refused(result, named, tmp_path, before)
