@@ -40,9 +40,9 @@ def compare_plot(comparison: Comparison, metrics: Sequence[str]) -> Figure:
     shown = [v for v in values if v != c.baseline]
     cmap = plt.get_cmap("tab10" if len(values) <= 10 else "tab20")
     colour = {v: cmap(i % cmap.N) for i, v in enumerate(values)}
-    ncols = min(3, len(metrics))
+    width = min(13.0, max(2.8, 0.4 * len(points) * max(1, len(shown)) ** 0.5 + 1.8))
+    ncols = min(3, len(metrics), max(1, int(15 // width)))       # many points: panels stacked
     nrows = math.ceil(len(metrics) / ncols)
-    width = max(4.0, 0.5 * len(points) * max(1, len(shown)) ** 0.5 + 2.0)
     fig, axs = plt.subplots(nrows, ncols, squeeze=False, dpi=DPI, layout="constrained",
                             figsize=(width * ncols + 1.8, 3.3 * nrows + 0.9))
     for ax in axs.flat[len(metrics):]:
@@ -67,6 +67,7 @@ def compare_plot(comparison: Comparison, metrics: Sequence[str]) -> Figure:
         ax.set_xlim(-0.6, len(points) - 0.4)
         label = metric_label(m)
         unit = label[label.rindex("("):] if label.endswith(")") else ""
+        unit = unit if len(unit) <= 20 else ""          # a unit, not an explanation (that is the title)
         ax.set(title=label, ylabel=f"difference from {c.baseline} {unit}".strip(), xlabel=", ".join(c.others))
         ax.grid(True, axis="y", alpha=0.3)
     key = "policy" if c.by == "policy" else c.by
