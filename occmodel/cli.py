@@ -107,7 +107,9 @@ def run(config: str, out_dir: str | None, workers: int | None, replications: int
     store = None
     if store_url is not None:
         from .backends import plan
+        from .experiment import refuse_for_store
 
+        refuse_for_store(exp)
         store = plan(store_url, exp, client_processes)
         for note in store.notes:
             err.print(f"note: {note}", highlight=False, markup=False)
@@ -139,7 +141,8 @@ def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: 
     columns = (TextColumn(f"[bold]{exp.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"), Rate(),
                TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(), TextColumn("left"))
     with Progress(*columns, console=err, transient=False, disable=os.environ.get("OCCMODEL_NO_PROGRESS") == "1") as bar:
-        task = bar.add_task("runs", total=len(exp.points) * exp.settings.replications)
+        s = exp.settings
+        task = bar.add_task("runs", total=len(exp.points) * (s.precision.min if s.replications == "auto" else s.replications))
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -149,6 +152,8 @@ def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: 
                               option=option, store=store)
     print_summary(target)
     _warn_censored(target, exp.swept)
+    _report_precision(target)
+    _report_warmup(target)
     extra = "" if store is None else f", diagnostics.csv; measured on {store.backend.url.shown}"
     out.print(f"results in {target}/ (runs.csv, summary.csv, timeseries.csv, latency.csv, manifest.json{extra})")
     return runs
@@ -180,6 +185,58 @@ def _warn_censored(target: Path, swept: list[str]) -> None:
         err.print("warning: measured operations still unfinished when the drain ended (censored > 0.1 %; "
                   "latency tails and success rates there are biased; raise experiment.drain): " + "; ".join(bad),
                   highlight=False, markup=False)
+
+
+def _where(point: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in point.items()) or "the only point"
+
+
+def _report_precision(target: Path) -> None:
+    """`replications = "auto"`: how many replications the points got; the points stopped at `max`
+    without the precision asked, flagged with their half-widths."""
+    from .results import read_json
+
+    rule = read_json(target / "manifest.json").get("precision")
+    if not rule:
+        return
+    ns = [p["n"] for p in rule["points"]]
+    short = [p for p in rule["points"] if not p["reached"]]
+    target_text = f"95 % half-width <= {rule['relative']:.3g} × |mean| of {', '.join(rule['metrics'])}"
+    out.print(f"replications until precise ({target_text}): n = {min(ns)}–{max(ns)} per point "
+              f"(summary.csv n)", highlight=False)
+    if short:
+        def widths(p: dict[str, Any]) -> str:
+            return ", ".join(f"{m} ±{'∞' if w is None else f'{w:.1%}'}" for m, w in p["relative_ci95"].items())
+
+        err.print(f"warning: {len(short)} point(s) stopped at experiment.precision.max = {rule['max']} replications "
+                  "without the precision asked (raise max or relative): "
+                  + "; ".join(f"{_where(p['point'])} ({widths(p)})" for p in short), highlight=False, markup=False)
+
+
+def _report_warmup(target: Path) -> None:
+    """Warm-up found by MSER-5: the range of `warmup = "auto"`; a warning when an explicit warm-up
+    is shorter than what MSER-5 finds on a point's first replication."""
+    from .results import read_json
+
+    w = read_json(target / "manifest.json").get("warmup") or {}
+    points = w.get("points", [])
+    if w.get("mode") == "auto":
+        found = [s for p in points for s in p["s"]]
+        unsettled = [(p, r) for p in points for r in p["unsettled"]]
+        out.print(f"warm-up by MSER-5 on each run: {min(found):.3g}–{max(found):.3g} s (manifest.json warmup)",
+                  highlight=False)
+        if unsettled:
+            err.print(f"warning: in {len(unsettled)} run(s) MSER-5 found no end of the transient within the first "
+                      f"half of the {w['pilot_s']:g} s pilot (the warm-up there is a lower limit; raise "
+                      "experiment.duration): " + "; ".join(f"{_where(p['point'])} replication {r}" for p, r in unsettled),
+                      highlight=False, markup=False)
+    elif w.get("explicit"):
+        short = [p for p in points if p.get("shorter")]
+        if short:
+            err.print(f"warning: experiment.warmup = {w['s']:g} s is shorter than the warm-up MSER-5 finds on the first "
+                      "replication (raise it, or set warmup = \"auto\"): "
+                      + "; ".join(f"{_where(p['point'])}: {p['mser5_s']:.3g} s" for p in short),
+                      highlight=False, markup=False)
 
 
 def print_summary(target: Path) -> None:
@@ -354,7 +411,14 @@ def trace(config: str, op_index: int | None, point_filters: tuple[str, ...], rep
     exp = load_experiment(config)
     point = _select(exp, point_filters)
     s = exp.settings
-    sim = Simulation(point.scenario, seed=s.seed, replication=replication, duration=s.duration, warmup=s.warmup,
+    warmup = s.warmup
+    if warmup == "auto":
+        from .warmup import find
+
+        warmup = find(point.scenario, seed=s.seed, replication=replication, duration=s.duration, bin_width=s.bin,
+                      max_event_rate=s.max_event_rate).seconds
+        err.print(f"warm-up by MSER-5 on replication {replication}: {warmup:.3g} s", highlight=False)
+    sim = Simulation(point.scenario, seed=s.seed, replication=replication, duration=s.duration, warmup=warmup,
                      bin_width=s.bin, trace_op=op_index if op_index is not None else -1, stop_after_trace=True,
                      drain=s.drain, max_time=s.max_time, max_event_rate=s.max_event_rate)
     sim.run()

@@ -334,7 +334,7 @@ def generate() -> str:
              *table("", top), "", "## Value types", ""]
     for vt in value_types():
         lines += [f'<a id="{vt.name}"></a>**{vt.name}**: {vt.rule}.', ""]
-    lines += ["## `[experiment]`", "", *table("experiment.", fields_of(top["experiment"].annotation)), "",
+    lines += ["## `[experiment]`", "", *model_sections(top["experiment"].annotation, "experiment"),
               "## `[scenario]`", "", *model_sections(top["scenario"].annotation, "scenario"),
               *distribution_sections(), *policy_sections(),
               "## `[sweep]`", "", f"{top['sweep'].description.capitalize()}: {SWEEP.rule}. A swept list may index a list of "

@@ -20,9 +20,9 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Literal, Mapping
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from .bounds import parse_bounds
 from .compare import parse_table as parse_compare
@@ -33,10 +33,13 @@ from .guards import MAX_EVENT_RATE, MAX_TIME, check_memory
 from .metrics import METRICS, SERIES
 from .model import auto_drain, simulate
 from .plotspec import parse_plot
+from .precision import CONFIDENCE, Decision, Rule, decide
 from .results import LOCK, Row, Table, locked, read_csv, read_json, write_atomic, write_csv, write_json
 from .stats import summarize
-from .units import Drain, Duration
+from .units import Drain, Duration, ValueType, Warmup
 from .version import __version__
+from .warmup import SERIES as WARMUP_SERIES
+from .warmup import check, find, pilot_bin
 
 if TYPE_CHECKING:
     from .backends import StorePlan
@@ -45,17 +48,76 @@ TOP_LEVEL = ("experiment", "scenario", "sweep", "bounds", "tune", "compare", "pl
 NOT_RUN = ("bounds", "tune", "compare", "plot")   # tables that judge, drive or draw runs, not what a run does
 
 
+MAX_REPLICATIONS = 1000   # run files are numbered r000 … r999
+
+
+def parse_replications(value: Any) -> int | str:
+    """`experiment.replications`: a whole number >= 1 or "auto"."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REPLICATIONS:
+        raise ValueError(f'expected a whole number from 1 to {MAX_REPLICATIONS}, or "auto" (see experiment.precision)')
+    return value
+
+
+REPLICATIONS = ValueType("replications", f'a whole number 1 … {MAX_REPLICATIONS}, or "auto" (until experiment.precision '
+                         "is met)", {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_REPLICATIONS},
+                                              {"type": "string", "pattern": r"^\s*[Aa][Uu][Tt][Oo]\s*$"}]})
+Replications = Annotated[int | str, BeforeValidator(parse_replications), REPLICATIONS]
+# wall_s is the one metric that differs between identical runs: a rule on it would not be deterministic
+PrecisionMetric = Literal[tuple(m for m in METRICS if m != "wall_s")]  # type: ignore[valid-type]
+
+
+class PrecisionTable(StrictModel):
+    """`replications = "auto"`: replications until every listed metric is precise (Hoad–Robinson–Davies)."""
+
+    metrics: list[PrecisionMetric] = Field(min_length=1, description="metrics whose 95 % intervals must be "
+                                           "precise (any metric but wall_s); a metric undefined in a run (a latency "
+                                           "with no success) counts over the runs where it is defined")
+    relative: float = Field(gt=0, le=1, description="target: each metric's 95 % half-width <= relative × |mean| "
+                            "over the point's replications", json_schema_extra={"unit": "fraction"})
+    min: int = Field(5, ge=2, le=MAX_REPLICATIONS, description="replications every point gets before the rule is "
+                     "judged", json_schema_extra={"unit": "runs"})
+    max: int = Field(200, ge=2, le=MAX_REPLICATIONS, description="at most this many per point; a point stopped "
+                     "here without the precision is flagged in run's output, index.md and manifest.json",
+                     json_schema_extra={"unit": "runs"})
+    lookahead: int = Field(5, ge=0, le=100, description="the first n that meets the target must keep meeting it "
+                           "for this many more replications (per 100 past n = 100) before the point stops; "
+                           "0 = stop at once", json_schema_extra={"unit": "runs"})
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PrecisionTable":
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ValueError(f"metrics lists a metric twice: {self.metrics}")
+        return self
+
+    def rule(self) -> Rule:
+        return Rule(tuple(self.metrics), self.relative, self.min, self.max, self.lookahead)
+
+
 class ExperimentTable(StrictModel):
     """How the sweep is run and measured."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
                       description="the experiment's name: results go to results/<name>/ (letters, digits, . _ -)")
     seed: int = Field(default=0, ge=0, description="base of every random stream (same seed, same results)")
-    replications: int = Field(default=1, ge=1, description="independent runs per point (95 % intervals need >= 2)",
-                              json_schema_extra={"unit": "runs"})
+    replications: Replications = Field(default=1, description="independent runs per point (95 % intervals need "
+                                       '>= 2); "auto": per point, until experiment.precision is met (summary.csv n '
+                                       "and manifest.json say how many each got)", json_schema_extra={"unit": "runs"})
+    precision: PrecisionTable | None = Field(None, description='with replications = "auto": when a point has '
+                                             "enough replications, e.g. {metrics = [\"p99_ms\", \"throughput\"], "
+                                             "relative = 0.05, min = 5, max = 200}")
     duration: Duration = Field(default=10.0, gt=0, description="measured window of closed and open workloads "
                                "(operations that start in it are measured); batch ignores it")
-    warmup: Duration = Field(0.0, description="simulated before the window, not measured")
+    warmup: Warmup = Field(0.0, description="simulated before the window, not measured. \"auto\": each run is "
+                           "simulated first as a pilot over [0, duration) on its own random streams; MSER-5 on the "
+                           "pilot's per-bin successes and conflicts picks the truncation point w, and the run then "
+                           "measures the operations that start in [w, w + duration) (the same trajectory: a full "
+                           "window at about twice the cost). An explicit warm-up shorter than what MSER-5 finds on a "
+                           "point's first replication (series of >= 50 bins) draws a warning; manifest.json records "
+                           "both. Closed and open workloads only")
     # after the window: load goes on until measured operations finish
     drain: Drain = Field("auto", description="after the window the load goes on until every measured operation "
                          "has finished, or this limit passes (the rest is censored); 0 = stop at the window's end")
@@ -97,9 +159,10 @@ class Experiment:
 
     def identity(self) -> str:
         """Which experiment a results directory belongs to: the digest without the replication
-        count, since replication r of a point does not depend on how many others there are."""
+        count (or the rule that sets it), since replication r of a point does not depend on how
+        many others there are."""
         raw = {k: v for k, v in self.raw.items() if k not in NOT_RUN}
-        raw["experiment"] = {k: v for k, v in raw.get("experiment", {}).items() if k != "replications"}
+        raw["experiment"] = {k: v for k, v in raw.get("experiment", {}).items() if k not in ("replications", "precision")}
         return self._sha(raw)
 
     def _sha(self, raw: dict[str, Any]) -> str:
@@ -138,10 +201,17 @@ def load_experiment(source: str | Path | Mapping[str, Any], replications: int | 
     if not isinstance(raw["experiment"], dict):
         raise ConfigError("experiment", raw["experiment"], "expected a table with at least name")
     if replications is not None:
-        if replications < 1:
-            raise ConfigError("--replications", replications, "must be >= 1")
+        if not 1 <= replications <= MAX_REPLICATIONS:
+            raise ConfigError("--replications", replications, f"must be from 1 to {MAX_REPLICATIONS}")
         raw["experiment"]["replications"] = replications
+        raw["experiment"].pop("precision", None)     # a fixed count replaces the rule
     settings = validate(ExperimentTable, raw["experiment"], "experiment")
+    if settings.replications == "auto" and settings.precision is None:
+        raise ConfigError("experiment.precision", {}, 'replications = "auto" needs a precision table, e.g. '
+                          'precision = {metrics = ["p99_ms", "throughput"], relative = 0.05, min = 5, max = 200}')
+    if settings.replications != "auto" and settings.precision is not None:
+        raise ConfigError("experiment.precision", raw["experiment"]["precision"],
+                          f'applies only with replications = "auto" (here replications = {settings.replications})')
     scenario = raw.get("scenario", {})
     if not isinstance(scenario, dict):
         raise ConfigError("scenario", scenario, "expected a table")
@@ -149,6 +219,11 @@ def load_experiment(source: str | Path | Mapping[str, Any], replications: int | 
     sweep = raw.get("sweep", {})
     points = [Point(i, values, _point_scenario(scenario, values, base)) for i, values in enumerate(_grid(sweep))]
     swept = list(sweep)
+    if settings.warmup == "auto":
+        for p in points:
+            if p.scenario.workload.kind == "batch":
+                raise ConfigError("experiment.warmup", "auto", "needs a closed or open workload: a batch run measures "
+                                  f"every operation from t = 0 (at {_where(p)})")
     bounds = raw.get("bounds", [])
     if not isinstance(bounds, list):
         raise ConfigError("bounds", bounds, "expected an array of tables: [[bounds]] entries")
@@ -236,13 +311,20 @@ Task = tuple[Scenario, int, int, float, float, float, float, float | str, float]
 
 
 def run_task(task: Task) -> dict[str, Any]:
-    """One replication of one point: picklable in and out, for any executor."""
+    """One replication of one point: picklable in and out, for any executor. With warmup "auto"
+    the run's warm-up is found first (occmodel.warmup) and saved beside its metrics."""
     scenario, seed, replication, duration, warmup, bin_width, max_time, drain, max_event_rate = task
+    found = None
+    if warmup == "auto":
+        found = find(scenario, seed=seed, replication=replication, duration=duration, bin_width=bin_width,
+                     max_event_rate=max_event_rate)
+        warmup = found.seconds
     result = simulate(scenario, seed=seed, replication=replication, duration=duration, warmup=warmup, bin=bin_width,
                       max_time=max_time, drain=drain, max_event_rate=max_event_rate)
     edges, counts = result.latency
     return {"metrics": result.metrics, "timeseries": result.timeseries,
-            "latency": [[float(e) * 1e3, int(c)] for e, c in zip(edges.tolist(), counts.tolist())]}
+            "latency": [[float(e) * 1e3, int(c)] for e, c in zip(edges.tolist(), counts.tolist())],
+            **({} if found is None else {"warmup": found.record()})}
 
 
 def task(exp: Experiment, point: Point, replication: int) -> Task:
@@ -273,10 +355,27 @@ def sweep(experiment: "Experiment | Mapping[str, Any] | str | Path", *, workers:
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError("workers", workers, "expected a whole number >= 1")
-    todo = [(p, r) for p in exp.points for r in range(exp.settings.replications)]
+    s = exp.settings
+    first = s.precision.min if s.replications == "auto" else s.replications
+    todo = [(p, r) for p in exp.points for r in range(first)]
     check_memory([p.scenario for p, _ in todo], min(workers, len(todo)))
-    done = dict(execute(run_task, {(p.index, r): task(exp, p, r) for p, r in todo}, workers, "local", None))
-    made = tables(exp, lambda point, rep: done[(point, rep)])
+    done: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def run(todo: list[tuple[Point, int]], total: int) -> Iterable[tuple[tuple[int, int], dict[str, Any]]]:
+        for key, outcome in execute(run_task, {(p.index, r): task(exp, p, r) for p, r in todo}, workers, "local", None):
+            done[key] = outcome
+            yield key, outcome
+
+    counts = None
+    if s.replications == "auto":
+        def have(point: int) -> list[dict[str, Any]]:
+            return [done[point, r]["metrics"] for r in itertools.takewhile(lambda r: (point, r) in done, itertools.count())]
+
+        counts = {i: d.n for i, d in _until_precise(exp, have, run, None).items()}
+    else:
+        for _ in run(todo, len(todo)):
+            pass
+    made = tables(exp, lambda point, rep: done[(point, rep)], counts)
     return Sweep(exp.name, list(exp.swept), *(made[name] for name in TABLES))
 
 
@@ -297,7 +396,10 @@ def run_experiment(exp: Experiment, out: Path, *, workers: int | None = None, ex
     With `store` (occmodel.backends.plan) the runs are real clients against that store, one run
     at a time; a store that fails mid-sweep raises `StoreError` with every finished run kept."""
     s = exp.settings
-    todo = [(p, r) for p in exp.points for r in range(s.replications) if not run_path(out, p.index, r).exists()]
+    if store is not None:
+        refuse_for_store(exp)
+    first = s.replications if s.replications != "auto" else s.precision.min
+    todo = [(p, r) for p in exp.points for r in range(first) if not run_path(out, p.index, r).exists()]
     if store is None:
         check_memory([p.scenario for p, _ in todo], min(workers or os.cpu_count() or 1, len(todo)) if executor == "local" else 1)
     backend = "model" if store is None else store.kind
@@ -306,21 +408,34 @@ def run_experiment(exp: Experiment, out: Path, *, workers: int | None = None, ex
         done = 0
         try:
             _claim(out, exp, force, option, backend)
-            todo = [(p, r) for p in exp.points for r in range(s.replications) if not run_path(out, p.index, r).exists()]
-            total = len(exp.points) * s.replications
-            done = total - len(todo)
-            if progress:
-                progress(done, total)
-            if store is None:
-                finished = execute(run_task, {(p.index, r): task(exp, p, r) for p, r in todo}, workers, executor,
-                                   scheduler)
+            seen: dict[tuple[int, int], dict[str, Any]] = {}
+
+            def run(todo: list[tuple[Point, int]], total: int) -> Iterable[tuple[tuple[int, int], dict[str, Any]]]:
+                """Run and save `todo`, moving the progress bar; yield each finished run."""
+                nonlocal done
+                if store is None:
+                    finished = execute(run_task, {(p.index, r): task(exp, p, r) for p, r in todo}, workers, executor,
+                                       scheduler)
+                else:
+                    finished = _real_runs(exp, todo, store)
+                for key, outcome in finished:
+                    write_atomic(run_path(out, *key), json.dumps(outcome))
+                    seen[key] = outcome["metrics"]
+                    done += 1
+                    if progress:
+                        progress(done, total)
+                    yield key, outcome
+
+            if s.replications == "auto":
+                _until_precise(exp, lambda point: saved_metrics(out, point, seen), run, progress)
             else:
-                finished = _real_runs(exp, todo, store)
-            for (point, rep), outcome in finished:
-                write_atomic(run_path(out, point, rep), json.dumps(outcome))
-                done += 1
+                todo = [(p, r) for p in exp.points for r in range(s.replications) if not run_path(out, p.index, r).exists()]
+                total = len(exp.points) * s.replications
+                done = total - len(todo)
                 if progress:
                     progress(done, total)
+                for _ in run(todo, total):
+                    pass
             return write_results(exp, out, command, store)
         except ConfigError as exc:
             if store is not None and exc.path == "--store":    # the store failed: keep every finished run
@@ -331,6 +446,68 @@ def run_experiment(exp: Experiment, out: Path, *, workers: int | None = None, ex
             if fresh:
                 _unmake(out)
             raise
+
+
+def refuse_for_store(exp: Experiment) -> None:
+    """What runs against a real store cannot do: find a warm-up by a pilot on the same random streams."""
+    if exp.settings.warmup == "auto":
+        raise ConfigError("experiment.warmup", "auto", "needs the model (a pilot on the run's own random streams): "
+                          "against a real store give a duration, e.g. the warm-up a model run found")
+
+
+Runner = Callable[[list[tuple[Point, int]], int], Iterable[tuple[tuple[int, int], dict[str, Any]]]]
+
+
+def _until_precise(exp: Experiment, have: Callable[[int], list[dict[str, Any]]], run: Runner,
+                   progress: Callable[[int, int], None] | None) -> dict[int, Decision]:
+    """`replications = "auto"`: in rounds, ask the rule of each undecided point how many more
+    replications it needs (`have(point)`: the metrics of its replications 0, 1, … done so far,
+    saved ones included, so a resumed sweep picks up where it stopped), and run all of those
+    together, so that workers stay busy across points. The rule reads replications in order, so
+    the answer is the one a serial run would give (`occmodel.precision`)."""
+    rule = exp.settings.precision.rule()
+    while True:
+        todo, used, total, decisions = [], 0, 0, {}
+        for p in exp.points:
+            runs = have(p.index)
+            d = decisions[p.index] = decide(rule, runs)
+            if d.n is None:
+                todo += [(p, r) for r in range(len(runs), len(runs) + d.more)]
+            used += len(runs) if d.n is None else d.n
+            total += len(runs) + d.more if d.n is None else d.n
+        if not todo:
+            return decisions
+        if progress:
+            progress(used, total)
+        for _ in run(todo, total):
+            pass
+
+
+def saved_metrics(out: Path, point: int, seen: dict[tuple[int, int], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The metrics of a point's saved replications 0, 1, … up to the first one missing (`seen`:
+    those already read)."""
+    seen = {} if seen is None else seen
+    runs, r = [], 0
+    while (point, r) in seen or run_path(out, point, r).exists():
+        if (point, r) not in seen:
+            seen[point, r] = json.loads(run_path(out, point, r).read_text())["metrics"]
+        runs.append(seen[point, r])
+        r += 1
+    return runs
+
+
+def decided(exp: Experiment, out: Path) -> dict[int, Decision] | None:
+    """`replications = "auto"`: each point's decision from its saved runs (None: a fixed count)."""
+    s = exp.settings
+    if s.replications != "auto":
+        return None
+    rule = s.precision.rule()
+    found = {p.index: decide(rule, saved_metrics(out, p.index)) for p in exp.points}
+    for p in exp.points:
+        if found[p.index].n is None:
+            raise ConfigError(str(out), {}, f"has too few saved runs at {_where(p)} for the precision rule: "
+                                            "run the experiment again to finish it")
+    return found
 
 
 def _real_runs(exp: Experiment, todo: list[tuple[Point, int]], store: "StorePlan") -> Any:
@@ -417,16 +594,17 @@ def _claim(out: Path, exp: Experiment, force: bool, option: str = "--out", backe
 TABLES = ("runs", "summary", "timeseries", "latency")
 
 
-def tables(exp: Experiment, saved: Callable[[int, int], dict[str, Any]]) -> dict[str, Table]:
+def tables(exp: Experiment, saved: Callable[[int, int], dict[str, Any]],
+           counts: dict[int, int] | None = None) -> dict[str, Table]:
     """The result tables of every run, in grid order (`saved(point, replication)`: what `run_task`
-    returned): what the CSVs hold and what `sweep` returns, so the two cannot differ. Runs against
-    a real store add `diagnostics`."""
+    returned; `counts`: each point's replications, when replications = "auto"): what the CSVs hold
+    and what `sweep` returns, so the two cannot differ. Runs against a real store add `diagnostics`."""
     s = exp.settings
     runs, series, latency, diagnostics = [], [], [], []
     for p in exp.points:
         columns = {k: column_value(k, v) for k, v in p.values.items()}
         buckets: dict[float, int] = {}
-        for r in range(s.replications):
+        for r in range(s.replications if counts is None else counts[p.index]):
             outcome = saved(p.index, r)
             runs.append({**columns, "replication": r, "seed": s.seed, **outcome["metrics"]})
             if "diagnostics" in outcome:
@@ -452,12 +630,69 @@ def tables(exp: Experiment, saved: Callable[[int, int], dict[str, Any]]) -> dict
 def write_results(exp: Experiment, out: Path, command: str | None = None, store: "StorePlan | None" = None) -> list[Row]:
     """Rebuild runs.csv, summary.csv, timeseries.csv, latency.csv and manifest.json from saved runs
     (and diagnostics.csv from runs against a real store)."""
-    made = tables(exp, lambda point, rep: json.loads(run_path(out, point, rep).read_text()))
+    s = exp.settings
+    decisions = decided(exp, out)
+    found: dict[int, list[dict[str, Any]]] = {}
+
+    def load(point: int, rep: int) -> dict[str, Any]:
+        """A saved run, noting its warm-up ("auto") or MSER-5 on the first replication's series."""
+        outcome = json.loads(run_path(out, point, rep).read_text())
+        if s.warmup == "auto":
+            found.setdefault(point, []).append(outcome["warmup"])
+        elif rep == 0:
+            found[point] = [_checked(exp.points[point], outcome["timeseries"], s.bin)]
+        return outcome
+
+    made = tables(exp, load, None if decisions is None else {i: d.n for i, d in decisions.items()})
     for name, table in made.items():
         write_csv(out / f"{name}.csv", table.columns, table)
     rows = {f"{name}.csv": len(made[name]) for name in TABLES}
-    write_json(out / "manifest.json", {**manifest(exp, command, store), "rows": rows})   # plot checks them
+    warmups = [{"point": {k: column_value(k, v) for k, v in p.values.items()}, **_warmup_entry(s.warmup, found[p.index])}
+               for p in exp.points]
+    extra = {"rows": rows, "warmup": warmup_record(exp, warmups)}      # plot checks the rows
+    if decisions is not None:
+        extra["precision"] = precision_record(exp, decisions)
+    write_json(out / "manifest.json", {**manifest(exp, command, store), **extra})
     return list(made["runs"])
+
+
+def _checked(p: Point, timeseries: dict[str, list[float]], bin_width: float) -> dict[str, Any]:
+    """MSER-5 on a fixed-warm-up point's first replication (nothing for a batch run: no warm-up)."""
+    found = None if p.scenario.workload.kind == "batch" else check(timeseries, bin_width)
+    return {"s": None, "settled": None, "bin_s": bin_width} if found is None else found.record()
+
+
+def _warmup_entry(warmup: float | str, found: list[dict[str, Any]]) -> dict[str, Any]:
+    if warmup == "auto":
+        return {"s": [f["s"] for f in found], "unsettled": [r for r, f in enumerate(found) if not f["settled"]]}
+    f = found[0]
+    return {"mser5_s": f["s"], "settled": f["settled"], "shorter": f["s"] is not None and warmup < f["s"]}
+
+
+def warmup_record(exp: Experiment, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """manifest.json's `warmup`: per point, each run's warm-up ("auto"), or what MSER-5 finds on
+    the first replication beside the fixed warm-up (`shorter`: the warm-up is shorter than that;
+    `run` warns when the config gave it explicitly)."""
+    s = exp.settings
+    method = {"method": "MSER-5", "series": list(WARMUP_SERIES)}
+    if s.warmup == "auto":
+        return {"mode": "auto", **method, "pilot_s": s.duration, "pilot_bin_s": pilot_bin(s.duration, s.bin),
+                "points": points}
+    return {"mode": "fixed", "s": s.warmup, "explicit": "warmup" in exp.raw.get("experiment", {}), **method,
+            "bin_s": s.bin, "points": points}
+
+
+def precision_record(exp: Experiment, decisions: dict[int, Decision]) -> dict[str, Any]:
+    """manifest.json's `precision`: the rule, and per point n, whether the target was reached,
+    the confirmed first n, and each metric's half-width / |mean| (None: no interval)."""
+    rule = exp.settings.precision
+    entries = []
+    for p in exp.points:
+        d = decisions[p.index]
+        entries.append({"point": {k: column_value(k, v) for k, v in p.values.items()}, "n": d.n, "reached": d.reached,
+                        "first": d.first,
+                        "relative_ci95": {m: None if w == float("inf") else w for m, w in d.widths.items()}})
+    return {**rule.model_dump(), "confidence": CONFIDENCE, "rule": "Hoad-Robinson-Davies", "points": entries}
 
 
 def manifest(exp: Experiment, command: str | None, store: "StorePlan | None" = None) -> dict[str, Any]:
@@ -488,4 +723,10 @@ def saved_runs(exp: Experiment, out: Path) -> list[Row] | None:
     if read_json(out / "manifest.json").get("config_sha") != exp.digest():
         return None
     rows = read_csv(out / "runs.csv")
-    return rows if len(rows) == len(exp.points) * exp.settings.replications else None
+    s = exp.settings
+    try:
+        expected = len(exp.points) * s.replications if s.replications != "auto" else \
+            sum(p["n"] for p in read_json(out / "manifest.json")["precision"]["points"])
+    except (KeyError, TypeError):
+        return None
+    return rows if len(rows) == expected else None

@@ -103,7 +103,16 @@ def check_complete(d: Path, manifest: Any, summary: list[Row]) -> None:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("swept", []), list):
         raise ConfigError(where, {}, "is not a manifest occmodel wrote (expected an object with 'swept')")
     points, reps = manifest.get("points"), manifest.get("replications")
-    if manifest and not (isinstance(points, int) and isinstance(reps, int) and "swept" in manifest):
+    if reps == "auto":       # replications until precise: each point's n is in the manifest's precision
+        reps = None
+        n = [p.get("n") for p in (manifest.get("precision") or {}).get("points", [])]
+        if len(n) != points or not all(isinstance(k, int) for k in n):
+            raise ConfigError(where, {}, "is not a manifest occmodel wrote (replications = \"auto\" without each "
+                                         "point's n under 'precision'); rewrite it with occmodel run")
+        if (d / "runs.csv").exists() and len(read_csv(d / "runs.csv")) != sum(n):
+            raise ConfigError(str(d / "runs.csv"), {}, f"has {len(read_csv(d / 'runs.csv'))} rows but the manifest "
+                                                       f"says {sum(n)} runs: truncated or from another run")
+    elif manifest and not (isinstance(points, int) and isinstance(reps, int) and "swept" in manifest):
         raise ConfigError(where, {}, "is not a manifest occmodel wrote (expected 'swept', 'points' and "
                                      "'replications'); rewrite it with occmodel run")
     if isinstance(points, int) and (d / "summary.csv").exists() and len(summary) != points:
@@ -137,11 +146,22 @@ def load(results_dir: Path) -> Results:
     keys = {k: vs for k, vs in values.items() if len(vs) >= 2 and k not in (by, "policy")}
     series = [None if v is None else str(v) for v in values[by]] if by else [None]
     cmap = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
-    reps = manifest.get("replications") or max((r.get("n") or 1 for r in rows["summary"]), default=1)
+    reps = manifest.get("replications")
+    if reps == "auto":       # n per point: the fewest any point has (bands need >= 2)
+        reps = min((r.get("n") or 1 for r in rows["summary"]), default=1)
+    elif not reps:
+        reps = max((r.get("n") or 1 for r in rows["summary"]), default=1)
     return Results(manifest.get("name", d.name), manifest.get("config", {}), keys,
                    [k for k in keys if k in numeric], by, series,
                    {s: cmap(i % cmap.N) for i, s in enumerate(series)}, int(reps), **rows,
                    runs=read_csv(d / "runs.csv") if (d / "runs.csv").exists() else [])
+
+
+def replications_text(res: Results) -> str:
+    """How many replications the intervals are over, as captions say it: "5 replications", or
+    with replications = "auto" "5–61 replications per point" (summary.csv n)."""
+    ns = sorted({int(r["n"]) for r in res.summary if r.get("n") is not None}) or [res.replications]
+    return f"{ns[0]} replications" if len(ns) == 1 else f"{ns[0]}–{ns[-1]} replications per point"
 
 
 def section(res: Results, *path: str) -> dict[str, Any]:

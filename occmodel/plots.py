@@ -29,10 +29,11 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import LogFormatter, NullLocator  # noqa: E402
 
 from occmodel.plotbase import (DPI, LOW_SUCCESS, LOW_SUCCESS_NOTE, Plot, Results, describe,  # noqa: E402
-                               focus_point, is_batch, load, low_success, matches, number, seconds, series_label)
+                               focus_point, is_batch, load, low_success, matches, number, replications_text,
+                               seconds, series_label)
 from occmodel.plots_map import heatmap_plots  # noqa: E402
 from occmodel.plots_timeseries import timeseries_plot  # noqa: E402
-from occmodel.results import write_atomic, write_bytes_atomic  # noqa: E402
+from occmodel.results import read_json, write_atomic, write_bytes_atomic  # noqa: E402
 
 MAX_PANELS = 6
 LOG_SPAN = 50          # a positive metric spanning this factor or more gets a log y axis
@@ -169,7 +170,7 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
         _log(axs[0].yaxis)
         axs[0].set_ylim(bottom=min((y for y in lows if y > 0), default=1.0) / 1.5)
     _legend(fig, res, [s for s in res.series if s in shown], metric)
-    bands = f", 95 % CI bands over {res.replications} replications" if res.replications > 1 else ""
+    bands = f", 95 % CI bands over {replications_text(res)}" if res.replications > 1 else ""
     if log_y:
         bands = f", log y{bands}{f' (cut at {BAND_FLOOR:g}× the mean)' if bands else ''}"
     fig.suptitle(f"{res.name}: {NAMES[metric][0]} vs {x}{note}", fontsize=10, x=0.01, ha="left")
@@ -223,7 +224,7 @@ def _bar_plot(res: Results) -> Plot:
             _log(ax.yaxis)
         ax.grid(True, axis="y", alpha=0.3)
     _legend(fig, res, res.series)
-    errbars = f", error bars: 95 % CI over {res.replications} replications" if res.replications > 1 else ""
+    errbars = f", error bars: 95 % CI over {replications_text(res)}" if res.replications > 1 else ""
     where = "each point" if res.keys else "the only point"
     fig.suptitle(f"{res.name}: {res.by or 'results'} compared at {where}{errbars}", fontsize=10, x=0.01,
                  ha="left")
@@ -314,6 +315,45 @@ def latency_table(res: Results) -> list[str]:
     return lines
 
 
+def precision_table(manifest: dict[str, Any]) -> list[str]:
+    """index.md's table of `replications = "auto"`: per point n and each metric's half-width /
+    |mean|; **max** marks a point stopped at the limit without the precision asked."""
+    rule = manifest.get("precision")
+    if not rule:
+        return []
+    head = ["point", "n", *(f"{m} ±" for m in rule["metrics"]), "reached"]
+    lines = ["", "## Replications until precise", "",
+             f"Each point ran replications until the 95 % half-width of {', '.join(rule['metrics'])} was within "
+             f"{rule['relative']:.3g} × |mean| (then {rule['lookahead']} more to confirm; min {rule['min']}, "
+             f"max {rule['max']}); **max** marks a point stopped at the limit without it.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for p in rule["points"]:
+        widths = ["—" if w is None else f"{w:.1%}" for w in p["relative_ci95"].values()]
+        where = ", ".join(f"{k}={v}" for k, v in p["point"].items()) or "the only point"
+        lines.append("| " + " | ".join([where, str(p["n"]), *widths, "yes" if p["reached"] else "**max**"]) + " |")
+    return lines
+
+
+def warmup_lines(manifest: dict[str, Any]) -> list[str]:
+    """index.md's note of the warm-up: what MSER-5 found per run ("auto"), or the points where an
+    explicit warm-up is shorter than what it finds on the first replication."""
+    w = manifest.get("warmup") or {}
+    points = w.get("points", [])
+    if w.get("mode") == "auto":
+        found = [s for p in points for s in p["s"]]
+        unsettled = sum(len(p["unsettled"]) for p in points)
+        note = f"; in {unsettled} run(s) the transient had not ended by half the pilot" if unsettled else ""
+        return ["", "## Warm-up", "", f"warmup = \"auto\": MSER-5 on each run's {w['pilot_s']:g} s pilot "
+                f"({', '.join(w['series'])} per {w['pilot_bin_s']:g} s bin) truncated {min(found):.3g}–"
+                f"{max(found):.3g} s{note}; each run measured a full window after its own warm-up."]
+    short = [p for p in points if p.get("shorter")] if w.get("explicit") else []
+    if not short:
+        return []
+    return ["", "## Warm-up", "", f"**warning**: warmup = {w['s']:g} s is shorter than the warm-up MSER-5 finds on "
+            "the first replication at " + "; ".join(f"{', '.join(f'{k}={v}' for k, v in p['point'].items()) or 'the only point'}"
+                                                     f" ({p['mser5_s']:.3g} s)" for p in short) + "."]
+
+
 def draw(results_dir: Path) -> list[Path]:
     """Write `plots/*.png` and `index.md` (one line per plot) into a results directory; return the
     PNG paths. PNGs of an earlier drawing that no longer apply are removed, but only those the
@@ -330,6 +370,8 @@ def draw(results_dir: Path) -> list[Path]:
         paths.append(out / plot.name)
         lines.append(f"- [{plot.name}](plots/{plot.name}): {plot.caption}")
     lines += latency_table(res)
+    manifest = read_json(Path(results_dir) / "manifest.json") if (Path(results_dir) / "manifest.json").exists() else {}
+    lines += precision_table(manifest) + warmup_lines(manifest)
     for stale in set(out.glob("*.png")) - set(paths):
         if stale.name in ours:
             stale.unlink()

@@ -41,7 +41,9 @@ def _dynamics(res: Results) -> str:
 def timeseries_plot(res: Results) -> Plot | None:
     why, focus, exp = _dynamics(res), focus_point(res), section(res, "experiment")
     warmup = seconds(exp.get("warmup")) or 0.0
-    stop = math.inf if is_batch(res) else warmup + (seconds(exp.get("duration")) or math.inf)
+    # warmup "auto": each run's series already ends with its own window (warm-ups differ)
+    auto = exp.get("warmup") == "auto"
+    stop = math.inf if is_batch(res) or auto else warmup + (seconds(exp.get("duration")) or math.inf)
     rows = [r for r in res.timeseries                          # no empty bins after the run's end
             if all(r.get(k) == v for k, v in focus.items()) and r["t_s"] < stop]
     shown = [s for s in res.series if any(series_of(res, r) == s for r in rows)]

@@ -54,6 +54,16 @@ def parse_drain(value: Any) -> float | str:
     return seconds
 
 
+def parse_warmup(value: Any) -> float | str:
+    """`experiment.warmup`: "auto" (found by MSER-5) or a duration."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ValueError(f'expected "auto" or a duration, {ALLOWED}') from None
+
+
 def parse_capacity(value: Any) -> float:
     """A server capacity: a positive whole number, or "inf" for no queueing."""
     if isinstance(value, str) and value.strip().lower() in ("inf", "infinity", "unbounded"):
@@ -98,10 +108,13 @@ CAPACITY = ValueType("capacity", 'a whole number >= 1, or "inf" (no queue: every
     {"type": "string", "pattern": rf"^\s*(?:{'|'.join(_letters(w) for w in ('inf', 'infinity', 'unbounded'))})\s*$"}]})
 DRAIN = ValueType("drain", '"auto" (up to 10 window lengths) or a finite duration', {"anyOf": [
     {"type": "string", "pattern": rf"^\s*{_letters('auto')}\s*$"}, *DURATION_SCHEMA["anyOf"]]})
+WARMUP = ValueType("warm-up", '"auto" (MSER-5 on each run\'s own time series) or a duration', {"anyOf": [
+    {"type": "string", "pattern": rf"^\s*{_letters('auto')}\s*$"}, *DURATION_SCHEMA["anyOf"]]})
 
 Duration = Annotated[float, BeforeValidator(parse_duration), DURATION]
 Capacity = Annotated[float, BeforeValidator(parse_capacity), CAPACITY]
 Drain = Annotated[float | str, BeforeValidator(parse_drain), DRAIN]
+Warmup = Annotated[float | str, BeforeValidator(parse_warmup), WARMUP]
 
 
 def format_duration(seconds: float) -> str:

@@ -185,6 +185,32 @@ CASES += [
     ("sweep", {"policy": [{"kind": "none"}]}, "sweep.policy[0]"),
     ("sweep", {"policy": [{"label": "a", "kind": "none"}, {"label": "a", "kind": "none"}]}, "sweep.policy"),
     ("tables.extra", 1, "tables"),
+    # issue 16: replications until precise, warm-up by MSER-5
+    ("experiment.replications", "auto", "experiment.precision"),
+    ("experiment.replications", "sometimes", "experiment.replications"),
+    ("experiment.replications", 1001, "experiment.replications"),
+    ("experiment.precision", {"metrics": ["p99_ms"], "relative": 0.05}, "experiment.precision"),
+    *[("experiment", {**BASE["experiment"], "replications": "auto", "precision": table}, named) for table, named in [
+        ({"relative": 0.05}, "experiment.precision.metrics"),
+        ({"metrics": [], "relative": 0.05}, "experiment.precision.metrics"),
+        ({"metrics": ["p99"], "relative": 0.05}, "experiment.precision.metrics[0]"),
+        ({"metrics": ["wall_s"], "relative": 0.05}, "experiment.precision.metrics[0]"),
+        ({"metrics": "p99_ms", "relative": 0.05}, "experiment.precision.metrics"),
+        ({"metrics": ["p99_ms", "p99_ms"], "relative": 0.05}, "experiment.precision"),
+        ({"metrics": ["p99_ms"]}, "experiment.precision.relative"),
+        ({"metrics": ["p99_ms"], "relative": 0}, "experiment.precision.relative"),
+        ({"metrics": ["p99_ms"], "relative": 1.5}, "experiment.precision.relative"),
+        ({"metrics": ["p99_ms"], "relative": "5%"}, "experiment.precision.relative"),
+        ({"metrics": ["p99_ms"], "relative": 0.05, "min": 1}, "experiment.precision.min"),
+        ({"metrics": ["p99_ms"], "relative": 0.05, "min": 10, "max": 5}, "experiment.precision"),
+        ({"metrics": ["p99_ms"], "relative": 0.05, "max": 5000}, "experiment.precision.max"),
+        ({"metrics": ["p99_ms"], "relative": 0.05, "max": 2.5}, "experiment.precision.max"),
+        ({"metrics": ["p99_ms"], "relative": 0.05, "lookahead": -1}, "experiment.precision.lookahead"),
+        ({"metrics": ["p99_ms"], "relative": 0.05, "confidence": 0.9}, "experiment.precision.confidence"),
+        (5, "experiment.precision"),
+    ]],
+    ("experiment.warmup", "soon", "experiment.warmup"),
+    ("experiment.warmup", "-auto", "experiment.warmup"),
     *[("experiment.max_event_rate", v, "experiment.max_event_rate") for v in (0, -1.0, math.inf, math.nan, "fast", True)],
     # [plot] (issue 16 part 4): a map needs two numeric swept keys; labels name swept keys
     ("plot", {"heatmap": {"metrics": ["colapsed"]}}, "plot.heatmap.metrics"),
@@ -250,6 +276,7 @@ STORE_CASES: list[tuple[str, Any, str]] = [
     ("scenario.operation.kind", "call", "scenario.operation.kind"),
     ("scenario.workload.clients", 2000, "scenario.workload.clients"),
     ("sweep", {"workload.kind": ["closed", "open"], "workload.rate": [5.0]}, "scenario.workload.kind"),
+    ("experiment.warmup", "auto", "experiment.warmup"),
 ]
 
 

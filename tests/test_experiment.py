@@ -48,7 +48,7 @@ def test_grid_is_the_cartesian_product_first_key_slowest():
 
 
 @pytest.mark.parametrize("changes,path,fragment", [
-    ({"experiment__replications": 0}, "experiment.replications", "greater than or equal to 1"),
+    ({"experiment__replications": 0}, "experiment.replications", "whole number from 1"),
     ({"experiment__duration": "-3s"}, "experiment.duration", ">= 0"),
     ({"experiment__nmae": "x"}, "experiment.nmae", "did you mean 'name'"),
     ({"scenario__workload__clients": "many"}, "scenario.workload.clients", "integer"),

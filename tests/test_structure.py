@@ -21,6 +21,7 @@ LAYERS = {
     # 0: foundations that know nothing of the model
     "occmodel.version": 0, "occmodel.errors": 0, "occmodel.units": 0, "occmodel.outcomes": 0,
     "occmodel.stats": 0, "occmodel.results": 0, "occmodel.presets": 0, "occmodel.stability": 0,
+    "occmodel.mser": 0, "occmodel.precision": 0,
     # 1: pieces a scenario is made of
     "occmodel.distributions": 1, "occmodel.policies": 1, "occmodel.policies.base": 1,
     "occmodel.policies.backoff": 1, "occmodel.policies.breaker": 1, "occmodel.policies.budget": 1,
@@ -34,7 +35,7 @@ LAYERS = {
     "occmodel.client": 3, "occmodel.workload": 3, "occmodel.hedging": 3, "occmodel.guards": 3,
     "occmodel.model": 4,
     # 5: sweeps of runs (bounds: the grammar an experiment file is checked with)
-    "occmodel.bounds": 5, "occmodel.executors": 5, "occmodel.experiment": 6,
+    "occmodel.bounds": 5, "occmodel.executors": 5, "occmodel.warmup": 5, "occmodel.experiment": 6,
     # 5: the [plot] and [compare] tables an experiment file is checked with (compare: paired differences)
     "occmodel.plotspec": 5, "occmodel.compare": 5,
     # 5: real stores driven by the model's clients' logic (beside the executors: another place runs go)
