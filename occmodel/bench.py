@@ -13,7 +13,9 @@ backoff study's grid against a bare heapq event loop of the same model, and CPU 
 append workload with conflicts and full-jitter retries against the same model written directly on
 SimPy (occmodel.bench_reference; both reproduce occmodel's results exactly, so the ratio compares
 identical work). CPU time (`time.process_time`), not wall time: other processes on the machine
-then slow neither side. Each scenario's events per attempt are printed beside it.
+then slow neither side. occmodel runs each of them twice, on its lean path (what it takes
+automatically) and on its general path (`lean=False`), and both are shown. Each scenario's events
+per attempt are printed beside it.
 
 Also: a sweep's parallel efficiency (1 worker vs all cores), and the peak memory of a long run
 (1 M operations; 10 M with `long`) and of a run with 10,000 clients, each measured in a fresh
@@ -104,25 +106,34 @@ def cpu(run: Callable[[], Any]) -> tuple[float, Any]:
     return time.process_time() - t, out
 
 
-def study(grid: list[int], seed: int = 2015) -> tuple[float, float, int, int, int]:
+def study(grid: list[int], seed: int = 2015) -> tuple[float, float, float, int, int, int, int]:
     """One trial of every point of the 2015 study on `grid` (client counts × the five strategies),
-    occmodel and the heapq loop taking turns point by point: (occmodel CPU seconds, loop CPU
-    seconds, conditional writes, occmodel's events, the loop's events). Raises if they disagree."""
-    model_s = loop_s = 0.0
-    writes = model_events = loop_events = 0
+    occmodel (lean path, general path) and the heapq loop taking turns at going first point by
+    point: (lean CPU seconds, general CPU seconds, loop CPU seconds, conditional writes, lean
+    events, general events, loop events). Raises if any two disagree."""
+    cpu_s = [0.0, 0.0, 0.0]
+    events = [0, 0, 0]
+    writes = 0
     for i, (clients, strategy) in enumerate((c, s) for c in grid for s in ref.STRATEGIES):
         scenario = ref.study_scenario(clients, strategy)
-        runs = [lambda: simulate(scenario, seed=seed).metrics, lambda: ref.backoff_study(clients, strategy, seed)]
-        out: list[Any] = [None, None]
-        for j in ((0, 1) if i % 2 == 0 else (1, 0)):      # taking turns at going first
-            out[j] = cpu(runs[j])
-        (a, m), (b, loop) = out
-        if (m["calls"], m["makespan_s"]) != loop[:2]:
-            raise AssertionError(f"study point {clients} clients, {strategy}: occmodel {m['calls']} writes, "
-                                 f"makespan {m['makespan_s']}; the loop {loop[:2]}")
-        model_s, loop_s = model_s + a, loop_s + b
-        writes, model_events, loop_events = writes + loop[0], model_events + m["events"], loop_events + loop[2]
-    return model_s, loop_s, writes, model_events, loop_events
+
+        def occmodel(lean: bool) -> tuple[int, float, int]:
+            m = simulate(scenario, seed=seed, lean=lean).metrics
+            return m["calls"], m["makespan_s"], m["events"]
+
+        runs = [lambda: occmodel(True), lambda: occmodel(False), lambda: ref.backoff_study(clients, strategy, seed)]
+        out: list[Any] = [None] * 3
+        for j in range(3):
+            k = (i + j) % 3
+            out[k] = cpu(runs[k])
+        if len({r[:2] for _, r in out}) != 1:
+            raise AssertionError(f"study point {clients} clients, {strategy}: (writes, makespan) of occmodel's lean "
+                                 f"path, its general path and the loop differ: {[r[:2] for _, r in out]}")
+        for k, (t, r) in enumerate(out):
+            cpu_s[k] += t
+            events[k] += r[2]
+        writes += out[2][1][0]
+    return cpu_s[0], cpu_s[1], cpu_s[2], writes, events[0], events[1], events[2]
 
 
 def stream_setup(grid: list[int], seed: int = 2015) -> float:
@@ -133,18 +144,20 @@ def stream_setup(grid: list[int], seed: int = 2015) -> float:
     return t
 
 
-def closed(duration: float, seed: int = 1) -> tuple[float, float, int, int, int, int]:
-    """The closed append workload once by occmodel and once by hand on SimPy: (occmodel CPU
-    seconds, hand-written CPU seconds, occmodel's events, attempts, the hand-written events,
-    attempts). Raises if they disagree."""
+def closed(duration: float, seed: int = 1) -> tuple[float, float, float, int, int, int, int]:
+    """The closed append workload by occmodel (lean path, general path) and by hand on SimPy, taking
+    turns: (lean CPU seconds, general CPU seconds, hand-written CPU seconds, lean events, general
+    events, hand-written events, attempts). Raises if they disagree."""
     scenario = ref.closed_scenario()
     a, m = cpu(lambda: simulate(scenario, seed=seed, duration=duration).metrics)
+    g, general = cpu(lambda: simulate(scenario, seed=seed, duration=duration, lean=False).metrics)
     b, h = cpu(lambda: ref.closed_append(duration, seed=seed))
     attempts = round(m["attempts_per_op"] * m["operations"])
-    if (m["operations"], m["successes"], attempts) != (h["finished"], h["succeeded"], h["attempts"]):
-        raise AssertionError(f"closed append: occmodel {m['operations']} operations, {attempts} attempts; "
-                             f"by hand {h['finished']}, {h['attempts']}")
-    return a, b, m["events"], attempts, h["events"], h["attempts"]
+    counts = {(r["operations"], r["successes"], round(r["attempts_per_op"] * r["operations"])) for r in (m, general)}
+    if counts != {(h["finished"], h["succeeded"], h["attempts"])}:
+        raise AssertionError(f"closed append: occmodel (lean, general) {counts}; by hand {h['finished']} operations, "
+                             f"{h['attempts']} attempts")
+    return a, g, b, m["events"], general["events"], h["events"], attempts
 
 
 def sweep_efficiency(workers: int, duration: float = 1.0) -> tuple[float, float, float, float]:
@@ -253,28 +266,30 @@ def speed(say: Callable[[str], None], quick: bool, scale: float) -> None:
     if scale < 1:
         grid = grid[:max(1, round(len(grid) * scale))]
     runs = [study(grid) for _ in range(3)]
-    writes = runs[0][2]
-    ratios = [a / b for a, b, *_ in runs]
-    per = [statistics.median(r[i] for r in runs) / writes * 1e6 for i in (0, 1)]
+    writes = runs[0][3]
+    lean, general = [[r[k] / r[2] for r in runs] for k in (0, 1)]
+    per = [statistics.median(r[k] for r in runs) / writes * 1e6 for k in (0, 1, 2)]
     setup = stream_setup(grid) / writes * 1e6
-    events, loop_events = runs[0][3] / writes, runs[0][4] / writes
+    events = [runs[0][k] / writes for k in (4, 5, 6)]
     name = "reduced" if quick else "full"
     say(f"2015 backoff study, {name} grid ({len(grid)} client counts x {len(ref.STRATEGIES)} strategies, "
         f"one trial each, {writes:,} conditional writes, results identical), 3 rounds:")
-    say(f"  occmodel   {per[0]:5.1f} us CPU per write, {events:.2f} events/write")
-    say(f"  heapq loop {per[1]:5.1f} us CPU per write, {loop_events:.2f} events/write "
+    say(f"  occmodel   {per[0]:5.1f} us CPU per write, {events[0]:.2f} events/write (general path: {per[1]:.1f} us, "
+        f"{events[1]:.2f} events/write)")
+    say(f"  heapq loop {per[2]:5.1f} us CPU per write, {events[2]:.2f} events/write "
         f"(of which creating random streams: {setup:.1f} us)")
-    say(f"  study CPU ratio occmodel/heapq loop per round: {' '.join(f'{r:.2f}' for r in ratios)}; "
-        f"median {statistics.median(ratios):.2f}")
+    say(f"  study CPU ratio occmodel/heapq loop per round: {' '.join(f'{r:.2f}' for r in lean)}; "
+        f"median {statistics.median(lean):.2f} (general path: median {statistics.median(general):.2f})")
     duration = (0.3 if quick else 1.0) * scale
     runs = [closed(duration) for _ in range(ROUNDS)]
-    ratios = [a / b for a, b, *_ in runs]
-    _, _, ev, att, hev, hatt = runs[0]
+    lean, general = [[r[k] / r[2] for r in runs] for k in (0, 1)]
+    _, _, _, ev, gev, hev, att = runs[0]
     say(f"closed append, conflicts, full-jitter retries ({ref.CLOSED['clients']} clients, {ref.CLOSED['keys']} keys, "
         f"{duration:g} simulated s, results identical):")
-    say(f"  occmodel {ev / max(1, att):.2f} events/attempt, hand-written SimPy {hev / max(1, hatt):.2f}")
-    say(f"  closed CPU ratio occmodel/hand-written SimPy per round: {' '.join(f'{r:.2f}' for r in ratios)}; "
-        f"median {statistics.median(ratios):.2f}")
+    say(f"  occmodel {ev / max(1, att):.2f} events/attempt (general path {gev / max(1, att):.2f}), "
+        f"hand-written SimPy {hev / max(1, att):.2f}")
+    say(f"  closed CPU ratio occmodel/hand-written SimPy per round: {' '.join(f'{r:.2f}' for r in lean)}; "
+        f"median {statistics.median(lean):.2f} (general path: median {statistics.median(general):.2f})")
 
 
 def sweep(say: Callable[[str], None], quick: bool, scale: float) -> None:

@@ -9,7 +9,10 @@ the store still finishes abandoned work, and its late answer is ignored (`op.tri
 Tracing appends `Span`s only when `op.trace` is a list; otherwise it costs one test per request.
 This is the hot path (a few thousand bytecodes per attempt all told): hooks that are unused
 (tracing, policies' `admit`/`record` left as the base no-ops) are skipped by a flag test, and the
-commit request and result are plain tuples.
+commit request and result are plain tuples. Where none of timeouts, hedging, loss, faults,
+coalescing, commit batching, pipelined reads or tracing is in play, `Client.lean_operation`
+replaces `operation` on the instance: the same loop with its round trips inlined, waiting once
+per point where the shared state or the clock matters instead of once per hop.
 """
 from __future__ import annotations
 
@@ -90,6 +93,24 @@ class Client:
         kind = type(self.policy)
         self.admits = kind.admit is not Policy.admit
         self.records = kind.record is not Policy.record
+        # the lean path where nothing needs a round trip as a generator of its own: no trace, no
+        # request timeout or deadline (no race), no hedging, loss, faults, coalescing, commit
+        # batching, and at most one read in flight
+        store = sim.store
+        self.lean = (sim.lean and sim.trace_op is None and not self.timed and not self.hedge and not self.lossy
+                     and not store.faulty and not store.batch_interval and not net.coalesce and not self.pipelined)
+        if self.lean:
+            self.operation = self.lean_operation  # type: ignore[method-assign]
+        # one operation at a time (closed, batch): its draws from the client's streams come in the
+        # same order whenever they are made, so a reply's hop and the next request's can be drawn
+        # together; open arrivals share a client between operations in flight, which draw in turn
+        self.solo = sim.scenario.workload.kind != "open"
+        # a failed attempt's retry decided when the commit is checked, not when its reply arrives:
+        # exact where nothing but the operation itself looks at that moment (a policy of per-operation
+        # state, nothing admitted or recorded) and where no run ends with a reply in flight (a batch
+        # runs until every operation is done)
+        self.early = (self.solo and sim.scenario.workload.kind == "batch" and self.policy.TIMELESS
+                      and not self.admits and not self.records)
 
     def jitter(self) -> float:
         """A uniform draw from this client's stream of policy draws (backoff jitter, throttling).
@@ -144,6 +165,133 @@ class Client:
         metrics.finish(op.start, env.now, outcome, keys)
         if op.trace is not None:
             sim.on_finish(op, outcome)
+        return outcome
+
+    def lean_operation(self, keys: tuple[int, ...]) -> Generator:
+        """`operation` with its attempts inlined: one generator per operation, not seven per attempt,
+        and one event per hop that the client waits for, not one per hop. The client keeps its own
+        clock `at` (the time it has reached: a reply's arrival plus think, compute, backoff and the
+        next request's hop) and waits only where what happens depends on the shared state or on
+        the time: at the store (a read's version, a commit's check, a server slot), where the
+        policy or the metrics look (a reply's outcome, an admission) unless `early`, and, when
+        operations share the client (`solo` false), wherever it draws. Same draws from the same
+        streams in the same order, same sums of delays (`Environment.at`): the results are those
+        of the general path (tests/test_lean.py runs both)."""
+        env, policy, metrics, store, hop = self.env, self.policy, self.metrics, self.store, self.hop
+        reads, commits, wait = store.read_server, store.commit_server, env.at
+        solo, early, admits, records = self.solo, self.early, self.admits, self.records
+        versions, history_of, blind, nreads, nwrites = store.version, store.history, self.blind, self.nreads, self.nwrites
+        value_check, compute, cache = self.value_check, self.compute, self.cache
+        read_instant, commit_instant = reads.instant, commits.instant
+        op = Op(keys, env.now, self)
+        at = op.start
+        metrics.start(at)
+        while True:
+            if admits:
+                if at > env.now:
+                    yield wait(at)
+                if not policy.admit(op):
+                    outcome = REJECTED
+                    break
+            op.attempts += 1
+            op.tries = tries = op.tries + 1
+            op.read_seq = -1
+            op.optimistic = False
+            if blind:
+                request = BLIND
+            else:
+                if value_check and tries == 1:
+                    op.optimistic = self.use_cache(op)
+                if nreads and not op.optimistic:
+                    history = self.history_reads or op.reload
+                    op.reload = False
+                    for i in range(nreads):
+                        if not solo and at > env.now:
+                            yield wait(at)
+                        at += hop()                      # the request's hop
+                        if at > env.now:
+                            yield wait(at)
+                        key = keys[i]
+                        extra = store.per_event * history_of[key] if history else 0.0   # on arrival
+                        if reads.limited:
+                            slot = reads.acquire()
+                            if slot is not None:
+                                yield slot
+                        if extra or not read_instant:
+                            pause, reach = reads.begin(extra)
+                            if pause:
+                                yield env.timeout(pause)
+                                reads.in_service -= 1
+                                reads.reach -= reach
+                        if reads.limited:
+                            reads.release()
+                        version, seq = versions[key], store.seq
+                        served = at = env.now
+                        op.versions[i] = version
+                        if op.read_seq < 0:
+                            op.read_seq, op.read_time = seq, served
+                        if value_check:
+                            cache[key] = (version, seq, served)
+                        at += hop()                      # the reply's
+                if compute is not None:
+                    if not solo and at > env.now:
+                        yield wait(at)
+                    at += compute()
+                request = (keys, tuple(op.versions), nreads, nwrites, op.read_seq, op.read_time)
+            if not solo and at > env.now:
+                yield wait(at)
+            at += hop()
+            if at > env.now:
+                yield wait(at)
+            if commits.limited:
+                slot = commits.acquire()
+                if slot is not None:
+                    yield slot
+            if not commit_instant:
+                pause, reach = commits.begin()
+                if pause:
+                    yield env.timeout(pause)
+                    commits.in_service -= 1
+                    commits.reach -= reach
+            if commits.limited:
+                commits.release()
+            outcome, op.current, op.attempted, op.commit_seq, op.conflict_key = store.resolve(request)
+            at = env.now + hop()
+            if outcome == OK:
+                if at > env.now:
+                    yield wait(at)
+                if value_check:
+                    seen = request[1]
+                    for i in range(nwrites):
+                        cache[keys[i]] = (seen[i] + 1, op.commit_seq, at)
+                metrics.attempt(op.start, at, OK, 0, op.optimistic, keys)
+                if records:
+                    policy.record(op, OK)
+                break
+            if not early and at > env.now:
+                yield wait(at)
+            metrics.attempt(op.start, at, outcome, op.current - op.attempted + 1 if outcome == CONFLICT else 0,
+                            op.optimistic, keys, op.conflict_key)
+            if records:
+                policy.record(op, outcome)
+            if op.optimistic and (outcome == CONFLICT or outcome == TOO_OLD) and op.free < self.free_retries:
+                op.free += 1
+                op.attempts -= 1
+                continue
+            delay = policy.retry_delay(op, outcome)
+            if delay is None:
+                break
+            if delay < 0:
+                outcome = REJECTED
+                break
+            metrics.retry(at)
+            if delay:
+                at += delay
+            elif tries % SPIN_LIMIT == 0 and at == op.start:
+                raise retry_stalled(at)
+        if at > env.now:
+            yield wait(at)
+        metrics.finish(op.start, at, outcome, keys)
         return outcome
 
     # --- one attempt -----------------------------------------------------------------------

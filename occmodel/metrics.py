@@ -53,6 +53,7 @@ class LatencyHistogram:
         self.buffer: list[float] = []
         self.counts = np.zeros(_BUCKETS, dtype=np.int64)
         self.n, self.total, self.max = 0, 0.0, 0.0
+        self.cumulative: tuple[int, np.ndarray] | None = None   # (n, cumsum of counts) for quantiles
 
     def fold(self) -> None:
         if not self.buffer:
@@ -76,7 +77,9 @@ class LatencyHistogram:
         if self.n == 0:
             return math.nan
         rank = max(1, math.ceil(q * self.n))
-        i = int(np.searchsorted(np.cumsum(self.counts), rank))
+        if self.cumulative is None or self.cumulative[0] != self.n:    # counts change only with n
+            self.cumulative = (self.n, np.cumsum(self.counts))
+        i = int(np.searchsorted(self.cumulative[1], rank))
         return min(self.max, _FLOOR * math.exp((i + 0.5) * _LOG_STEP))
 
     def merge(self, other: "LatencyHistogram") -> None:
@@ -171,7 +174,10 @@ class Recorder:
         trying); a conflict names the `key` it was on."""
         if outcome:
             if outcome == CONFLICT:
-                self._conflicts[self._bin(now)] += 1
+                try:
+                    self._conflicts[int(now * self.inv_bin)] += 1
+                except IndexError:
+                    self._conflicts[self._bin(now)] += 1
             elif outcome == TIMEOUT:
                 self._timeouts[self._bin(now)] += 1
         if not self.t0 <= start < self.t1:
@@ -197,7 +203,10 @@ class Recorder:
             self.too_old += 1
 
     def retry(self, now: float) -> None:
-        self._retries[self._bin(now)] += 1
+        try:
+            self._retries[int(now * self.inv_bin)] += 1
+        except IndexError:
+            self._retries[self._bin(now)] += 1
         self.countdown -= 1
         if not self.countdown:
             self.look(now)

@@ -7,16 +7,19 @@ which is what makes comparisons across points and policies paired (common random
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import time
 import zlib
 from dataclasses import dataclass, field
+from heapq import heappush
 from typing import Any, Mapping
 
 import numpy as np
 import simpy
 from simpy.core import BoundClass
+from simpy.events import NORMAL
 
 from .client import Client, Op
 from .config import Scenario, validate_scenario
@@ -79,6 +82,19 @@ class Environment(simpy.Environment):
         for name, obj in vars(simpy.Environment).items():
             if type(obj) is BoundClass:
                 setattr(self, name, getattr(self, name))
+        # `at(when)`: an event at the absolute time `when` (>= now). A client that adds up its own
+        # hops (client.Client.lean_operation) waits for the sum exactly as a chain of timeouts
+        # would have reached it (`now + delay` rounds differently from the client's running sum).
+        # A partial, so that a call is the event's constructor and nothing more
+        self.at = functools.partial(At, self)
+
+
+class At(simpy.Event):
+    """A triggered event scheduled at an absolute time, as `simpy.Timeout` is at a relative one."""
+
+    def __init__(self, env: Environment, when: float) -> None:
+        self.env, self.callbacks, self._value, self._ok = env, [], None, True
+        heappush(env._queue, (when, NORMAL, next(env._eid), self))
 
 
 def events_scheduled(env: simpy.Environment) -> int:
@@ -90,8 +106,9 @@ class Simulation:
     def __init__(self, scenario: Scenario, *, seed: int, replication: int, duration: float,
                  warmup: float, bin_width: float, trace_op: int | None = None,
                  stop_after_trace: bool = False, max_time: float = MAX_TIME, drain: float | str = "auto",
-                 max_event_rate: float = MAX_EVENT_RATE) -> None:
+                 max_event_rate: float = MAX_EVENT_RATE, lean: bool = True) -> None:
         self.scenario, self.seed, self.replication = scenario, seed, replication
+        self.lean = lean     # False: every client takes the general path (`Client.lean` says when it need not)
         self.max_time = max_time   # batch runs: simulated-time limit
         self.env = env = Environment()
         batch = scenario.workload.kind == "batch"
@@ -196,7 +213,7 @@ class Simulation:
 def simulate(scenario: Scenario | Mapping[str, Any], *, seed: int, duration: float | str | None = None,
              warmup: float | str = 0, replication: int = 0, bin: float | str = 1.0,
              trace_op: int | None = None, max_time: float | str = MAX_TIME, drain: float | str = "auto",
-             max_event_rate: float = MAX_EVENT_RATE) -> Result:
+             max_event_rate: float = MAX_EVENT_RATE, lean: bool = True) -> Result:
     """Run one replication of a scenario and return its `Result` (`metrics`, `timeseries`,
     `latency`, and `trace` when asked for).
 
@@ -215,7 +232,9 @@ SCENARIO_TABLES
     the first to start after warm-up; None: no trace). `seed` and `replication` pick the random
     streams (common random numbers: the same replication of two scenarios draws the same values).
     A run that schedules more than `max_event_rate` events per simulated second (a retry storm)
-    stops. Raises `ConfigError` on bad input, its own arguments included.
+    stops. `lean = False` keeps every client on the general path (the lean one, taken where a
+    scenario allows, gives identical results: tests and `occmodel bench` compare them). Raises
+    `ConfigError` on bad input, its own arguments included.
     """
     if not isinstance(scenario, (Scenario, Mapping)):
         raise ConfigError("scenario", scenario, "expected a Scenario or a mapping shaped like [scenario]")
@@ -225,7 +244,7 @@ SCENARIO_TABLES
     check_memory([sc])
     sim = Simulation(sc, seed=seed, replication=replication, duration=dur, warmup=argument("warmup", warmup),
                      bin_width=positive("bin", bin), trace_op=trace_op, max_time=positive("max_time", max_time),
-                     drain=drain_argument(drain), max_event_rate=rate_argument(max_event_rate))
+                     drain=drain_argument(drain), max_event_rate=rate_argument(max_event_rate), lean=bool(lean))
     return sim.run()
 
 

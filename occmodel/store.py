@@ -65,6 +65,9 @@ class Server:
         self.free = int(cfg.capacity) if self.limited else 0    # slots not in use
         self.waiting: deque[simpy.Event] = deque()              # requests queued for a slot
         self.per_inflight = cfg.per_inflight
+        # no service time and none added by load: a request without extra work takes no time, and
+        # `begin` need not be asked (nothing to draw, no busy time)
+        self.instant = service is None and not cfg.per_inflight
         self.in_service = 0
         self.busy = 0.0
         self.reach = 0.0     # Σ over requests in service of where their busy credit ends (≤ t1)

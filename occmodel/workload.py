@@ -87,7 +87,14 @@ def start(sim: "Simulation") -> Generator | None:
         env.process(_arrivals(sim, sim.clients, key_sampler(w.keys, sim.rng("keys"), distinct, 1024)))
         return None
     size = block_size(w.clients)
-    procs = []
+    done = env.event() if w.kind == "batch" else None
+    left = [w.clients]
+
+    def finished(_: object) -> None:      # a batch client is done: the last one ends the run
+        left[0] -= 1
+        if not left[0]:
+            done.succeed()
+
     for cid in range(w.clients):
         client = Client(sim, cid)
         sim.clients.append(client)
@@ -95,10 +102,14 @@ def start(sim: "Simulation") -> Generator | None:
                                                              (cid, w.clients))
         think = sim.sampler(w.think, "think", cid, size=size)
         if w.kind == "closed":
-            procs.append(env.process(_closed(sim, client, keys, think)))
-        else:
-            procs.append(env.process(_batch(client, keys, think, w.ops_per_client)))
-    return env.all_of(procs) if w.kind == "batch" else None
+            env.process(_closed(sim, client, keys, think))
+            continue
+        # a batch client: one operation is its whole life (no process around it); its end is
+        # counted by a callback (an AllOf over thousands of processes costs milliseconds to build)
+        proc = env.process(client.operation(keys()) if w.ops_per_client == 1 else
+                           _batch(client, keys, think, w.ops_per_client))
+        proc.callbacks.append(finished)
+    return done
 
 
 def _closed(sim: "Simulation", client: Client, keys: KeySampler, think: Callable[[], float] | None) -> Generator:

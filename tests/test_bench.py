@@ -16,7 +16,9 @@ def test_bench_quick_prints_its_figures():
     assert re.search(r"occmodel +\d+\.\d us CPU per write, \d+\.\d\d events/write", text)
     assert re.search(r"heapq loop +\d+\.\d us CPU per write", text)
     assert re.search(r"study CPU ratio occmodel/heapq loop per round: (\d+\.\d\d ){2}\d+\.\d\d; median \d+\.\d\d", text)
-    assert re.search(r"occmodel \d+\.\d\d events/attempt, hand-written SimPy \d+\.\d\d", text)
+    assert re.search(r"occmodel \d+\.\d\d events/attempt \(general path \d+\.\d\d\), hand-written SimPy \d+\.\d\d",
+                     text)
+    assert len(re.findall(r"median \d+\.\d\d \(general path: median \d+\.\d\d\)", text)) == 2
     assert re.search(r"closed CPU ratio occmodel/hand-written SimPy per round: (\d+\.\d\d ){4}\d+\.\d\d; "
                      r"median \d+\.\d\d", text)
     assert re.search(r"parallel efficiency \d+\.\d\d|not measured \(1 core\)", text)

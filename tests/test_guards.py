@@ -126,9 +126,11 @@ def test_the_limit_is_the_users_to_set_and_bounded_retries_pass():
     calm = {**STORM, "policy": {"kind": "immediate", "max_attempts": 3}, "workload": {"kind": "open", "rate": 1000}}
     m = occmodel.simulate(calm, seed=1, duration="1s").metrics     # ~1.7e4 events per simulated second
     assert m["gave_up"] > 900 and m["events"] < MAX_EVENT_RATE
-    # 4 clients, each operation two 10 us hops (two events, no queue): 4 * 2 / 20 us = 4e5 events per second
+    # 4 clients, each operation four 10 us hops and no queue: three events (the client waits once for
+    # the read's reply and the commit's request hop, client.Client.lean_operation), so
+    # 4 * 3 / 40 us = 3e5 events per second
     closed = {"workload": {"clients": 4}, "network": {"one_way": "10us"}}
-    with pytest.raises(ConfigError, match=r"max_event_rate: got '100000'; the run scheduled 4e\+05 .*"
+    with pytest.raises(ConfigError, match=r"max_event_rate: got '100000'; the run scheduled 3e\+05 .*"
                                           "lower workload.clients"):
         occmodel.simulate(closed, seed=1, duration="10s", max_event_rate=1e5)
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 class NoRetry(Policy):
     """Fail on the first failure."""
 
+    TIMELESS = True
+
     max_attempts: int = Field(default=1, ge=1, le=1, description="always 1: one attempt, no retry",
                               json_schema_extra={"unit": "attempts"})
 
@@ -35,6 +37,8 @@ class NoRetry(Policy):
 @register("immediate")
 class Immediate(Policy):
     """Retry at once: the fastest single retry, and the recipe for a retry storm."""
+
+    TIMELESS = True
 
     def backoff(self, op: "Op", outcome: int) -> float:
         return 0.0
@@ -48,6 +52,7 @@ class Exponential(Policy):
     cap: Duration = Field(1.0, description="longest delay")
     multiplier: float = Field(default=2.0, ge=1, description="growth factor of the delay per retry",
                               json_schema_extra={"unit": "×"})
+    TIMELESS = True
 
     def exp(self, k: int) -> float:
         return min(self.cap, self.base * self.multiplier ** min(k, 1000))
@@ -74,7 +79,7 @@ class Jitter(Exponential):
             prev = op.prev_delay or self.base
             op.prev_delay = delay = min(self.cap, self.base + op.client.jitter() * (3 * prev - self.base))
             return delay
-        e = self.exp(op.retries)
+        e = min(self.cap, self.base * self.multiplier ** min(op.retries, 1000))    # self.exp, inlined
         if mode == "full":
             return op.client.jitter() * e
         if mode == "equal":
@@ -92,6 +97,7 @@ class FoundationDB(Policy):
     base: Duration = Field(0.01, description="first backoff before jitter (doubles per retry)")
     cap: Duration = Field(1.0, description="largest backoff before jitter")
     too_old_delay: Duration = Field(0.01, description="fixed delay before retrying a transaction-too-old")
+    TIMELESS = True
 
     def backoff(self, op: "Op", outcome: int) -> float:
         if outcome == TOO_OLD:
@@ -108,6 +114,7 @@ class Reload(Policy):
 
     base: Duration = Field(0.01, description="delay step: retry k waits base × (k + 1)")
     cap: Duration = Field(1.0, description="longest delay")
+    TIMELESS = True
 
     def backoff(self, op: "Op", outcome: int) -> float:
         op.reload = True

@@ -104,6 +104,9 @@ class Policy:
     """Base: retry every listed failure, up to `max_attempts` attempts and within `deadline`."""
 
     KIND: ClassVar[str] = ""
+    # the delay depends only on the operation (and its client's jitter draws), never on the clock
+    # or on other operations: the lean path may then decide a retry before its reply arrives
+    TIMELESS: ClassVar[bool] = False
     label: str | None = Field(None, description="the policy's name in results, plots and bounds (required in [sweep] policy lists)")
     max_attempts: int = Field(default=10, ge=0, description="attempts in all, first included; 0 = unlimited",
                               json_schema_extra={"unit": "attempts"})
