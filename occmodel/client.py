@@ -17,7 +17,10 @@ per point where the shared state or the clock matters instead of once per hop.
 from __future__ import annotations
 
 import itertools
+from heapq import heappush
 from typing import TYPE_CHECKING, Generator
+
+from simpy.events import NORMAL
 
 from . import hedging
 from .guards import SPIN_LIMIT, retry_stalled
@@ -63,54 +66,56 @@ class Op:
 
 class Client:
     def __init__(self, sim: "Simulation", cid: int) -> None:
-        self.id, self.sim, self.env = cid, sim, sim.env
-        self.store, self.net, self.policy, self.metrics = sim.store, sim.network, sim.policy, sim.metrics
+        # what every client of the run shares is worked out once per run (`settings`), then copied
+        # in: per client there are only its id, its streams and its cache
+        common = sim.client_settings
+        if common is None:
+            common = sim.client_settings = self.settings(sim)
+        self.__dict__.update(common)
+        self.id = cid
         # every random draw that belongs to this client has its own stream, keyed by the client's id
         # (never by the sweep point): independent clients, common random numbers across points
-        net = sim.scenario.network
-        size = block_size(sim.scenario.workload.clients)
+        net, op, size = sim.scenario.network, sim.scenario.operation, self.block
         self.conn = Connection(sim.sampler(net.one_way, "network", cid, size=size) or _NO_DELAY)
         self.hop = self.conn.hop
-        self.block = size
-        self.loss = net.loss
-        self.lossy = net.loss > 0
         self.lost = sim.uniform("loss", cid, size=size) if self.lossy else _NO_DELAY
         self.cache: dict[int, tuple[int, int, float]] = {}      # value checks: key -> (version, seq, time)
-        op = sim.scenario.operation
-        self.kind = op.kind
-        self.blind = op.kind == "call"
-        self.nreads = 0 if self.blind else op.reads
-        self.nwrites = op.writes
-        self.pipelined = sim.scenario.network.pipelining and self.nreads > 1
-        self.history_reads = op.kind == "reload"
-        self.value_check = op.kind == "value_check"
-        self.free_retries = op.value_check_retries
         self.compute = sim.sampler(op.compute, "compute", cid, size=size)
-        self.timed = op.timeout > 0 or self.policy.deadline > 0
-        self.timeout = op.timeout
-        self.hedge = self.policy.hedging()          # the `hedge` policy, if any: round trips run hedged
+        if self.lean:
+            self.operation = self.lean_operation  # type: ignore[method-assign]
+
+    @staticmethod
+    def settings(sim: "Simulation") -> dict[str, object]:
+        """The attributes every client of `sim`'s run has alike."""
+        net, op, policy, store = sim.scenario.network, sim.scenario.operation, sim.policy, sim.store
+        blind = op.kind == "call"
+        nreads = 0 if blind else op.reads
+        pipelined = net.pipelining and nreads > 1
+        timed = op.timeout > 0 or policy.deadline > 0
+        hedge = policy.hedging()          # the `hedge` policy, if any: round trips run hedged
         # a policy that keeps the base class's no-op `admit` / `record` costs nothing per attempt
-        kind = type(self.policy)
-        self.admits = kind.admit is not Policy.admit
-        self.records = kind.record is not Policy.record
+        kind = type(policy)
+        admits, records = kind.admit is not Policy.admit, kind.record is not Policy.record
         # the lean path where nothing needs a round trip as a generator of its own: no trace, no
         # request timeout or deadline (no race), no hedging, loss, faults, coalescing, commit
         # batching, and at most one read in flight
-        store = sim.store
-        self.lean = (sim.lean and sim.trace_op is None and not self.timed and not self.hedge and not self.lossy
-                     and not store.faulty and not store.batch_interval and not net.coalesce and not self.pipelined)
-        if self.lean:
-            self.operation = self.lean_operation  # type: ignore[method-assign]
+        lean = (sim.lean and sim.trace_op is None and not timed and not hedge and not net.loss > 0
+                and not store.faulty and not store.batch_interval and not net.coalesce and not pipelined)
         # one operation at a time (closed, batch): its draws from the client's streams come in the
         # same order whenever they are made, so a reply's hop and the next request's can be drawn
         # together; open arrivals share a client between operations in flight, which draw in turn
-        self.solo = sim.scenario.workload.kind != "open"
+        solo = sim.scenario.workload.kind != "open"
         # a failed attempt's retry decided when the commit is checked, not when its reply arrives:
         # exact where nothing but the operation itself looks at that moment (a policy of per-operation
         # state, nothing admitted or recorded) and where no run ends with a reply in flight (a batch
         # runs until every operation is done)
-        self.early = (self.solo and sim.scenario.workload.kind == "batch" and self.policy.TIMELESS
-                      and not self.admits and not self.records)
+        early = solo and sim.scenario.workload.kind == "batch" and policy.TIMELESS and not admits and not records
+        return {"sim": sim, "env": sim.env, "store": store, "net": sim.network, "policy": policy,
+                "metrics": sim.metrics, "block": block_size(sim.scenario.workload.clients), "loss": net.loss,
+                "lossy": net.loss > 0, "kind": op.kind, "blind": blind, "nreads": nreads, "nwrites": op.writes,
+                "pipelined": pipelined, "history_reads": op.kind == "reload", "value_check": op.kind == "value_check",
+                "free_retries": op.value_check_retries, "timed": timed, "timeout": op.timeout, "hedge": hedge,
+                "admits": admits, "records": records, "lean": lean, "solo": solo, "early": early}
 
     def jitter(self) -> float:
         """A uniform draw from this client's stream of policy draws (backoff jitter, throttling).
@@ -175,10 +180,11 @@ class Client:
         the time: at the store (a read's version, a commit's check, a server slot), where the
         policy or the metrics look (a reply's outcome, an admission) unless `early`, and, when
         operations share the client (`solo` false), wherever it draws. Same draws from the same
-        streams in the same order, same sums of delays (`Environment.at`): the results are those
-        of the general path (tests/test_lean.py runs both)."""
+        streams in the same order, same sums of delays (a wait is pushed at `at` itself): the
+        results are those of the general path (tests/test_lean.py runs both)."""
         env, policy, metrics, store, hop = self.env, self.policy, self.metrics, self.store, self.hop
-        reads, commits, wait = store.read_server, store.commit_server, env.at
+        reads, commits = store.read_server, store.commit_server
+        queue, ids, waiter = env.queue, env.ids, env.waiter()    # waiting until `at`: see model.Environment
         solo, early, admits, records = self.solo, self.early, self.admits, self.records
         versions, history_of, blind, nreads, nwrites = store.version, store.history, self.blind, self.nreads, self.nwrites
         value_check, compute, cache = self.value_check, self.compute, self.cache
@@ -189,7 +195,9 @@ class Client:
         while True:
             if admits:
                 if at > env.now:
-                    yield wait(at)
+                    waiter.callbacks = []
+                    heappush(queue, (at, NORMAL, next(ids), waiter))
+                    yield waiter
                 if not policy.admit(op):
                     outcome = REJECTED
                     break
@@ -207,10 +215,14 @@ class Client:
                     op.reload = False
                     for i in range(nreads):
                         if not solo and at > env.now:
-                            yield wait(at)
+                            waiter.callbacks = []
+                            heappush(queue, (at, NORMAL, next(ids), waiter))
+                            yield waiter
                         at += hop()                      # the request's hop
                         if at > env.now:
-                            yield wait(at)
+                            waiter.callbacks = []
+                            heappush(queue, (at, NORMAL, next(ids), waiter))
+                            yield waiter
                         key = keys[i]
                         extra = store.per_event * history_of[key] if history else 0.0   # on arrival
                         if reads.limited:
@@ -235,14 +247,22 @@ class Client:
                         at += hop()                      # the reply's
                 if compute is not None:
                     if not solo and at > env.now:
-                        yield wait(at)
+                        waiter.callbacks = []
+                        heappush(queue, (at, NORMAL, next(ids), waiter))
+                        yield waiter
                     at += compute()
-                request = (keys, tuple(op.versions), nreads, nwrites, op.read_seq, op.read_time)
+                # the versions themselves, not a snapshot: nothing changes them before the commit is
+                # checked (no abandoned request outlives its attempt here)
+                request = (keys, op.versions, nreads, nwrites, op.read_seq, op.read_time)
             if not solo and at > env.now:
-                yield wait(at)
+                waiter.callbacks = []
+                heappush(queue, (at, NORMAL, next(ids), waiter))
+                yield waiter
             at += hop()
             if at > env.now:
-                yield wait(at)
+                waiter.callbacks = []
+                heappush(queue, (at, NORMAL, next(ids), waiter))
+                yield waiter
             if commits.limited:
                 slot = commits.acquire()
                 if slot is not None:
@@ -259,7 +279,9 @@ class Client:
             at = env.now + hop()
             if outcome == OK:
                 if at > env.now:
-                    yield wait(at)
+                    waiter.callbacks = []
+                    heappush(queue, (at, NORMAL, next(ids), waiter))
+                    yield waiter
                 if value_check:
                     seen = request[1]
                     for i in range(nwrites):
@@ -269,7 +291,9 @@ class Client:
                     policy.record(op, OK)
                 break
             if not early and at > env.now:
-                yield wait(at)
+                waiter.callbacks = []
+                heappush(queue, (at, NORMAL, next(ids), waiter))
+                yield waiter
             metrics.attempt(op.start, at, outcome, op.current - op.attempted + 1 if outcome == CONFLICT else 0,
                             op.optimistic, keys, op.conflict_key)
             if records:
@@ -290,7 +314,9 @@ class Client:
             elif tries % SPIN_LIMIT == 0 and at == op.start:
                 raise retry_stalled(at)
         if at > env.now:
-            yield wait(at)
+            waiter.callbacks = []
+            heappush(queue, (at, NORMAL, next(ids), waiter))
+            yield waiter
         metrics.finish(op.start, at, outcome, keys)
         return outcome
 

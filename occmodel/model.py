@@ -7,19 +7,16 @@ which is what makes comparisons across points and policies paired (common random
 """
 from __future__ import annotations
 
-import functools
 import math
 import operator
 import time
 import zlib
 from dataclasses import dataclass, field
-from heapq import heappush
-from typing import Any, Mapping
+from typing import Any, Callable, Generator, Mapping
 
 import numpy as np
 import simpy
 from simpy.core import BoundClass
-from simpy.events import NORMAL
 
 from .client import Client, Op
 from .config import Scenario, validate_scenario
@@ -82,19 +79,41 @@ class Environment(simpy.Environment):
         for name, obj in vars(simpy.Environment).items():
             if type(obj) is BoundClass:
                 setattr(self, name, getattr(self, name))
-        # `at(when)`: an event at the absolute time `when` (>= now). A client that adds up its own
-        # hops (client.Client.lean_operation) waits for the sum exactly as a chain of timeouts
-        # would have reached it (`now + delay` rounds differently from the client's running sum).
-        # A partial, so that a call is the event's constructor and nothing more
-        self.at = functools.partial(At, self)
+        # SimPy's event queue and id counter, for a caller that schedules by hand: the lean client
+        # (client.Client.lean_operation) waits for the sum of its own delays at that absolute time,
+        # as a chain of timeouts would have reached it (`now + delay` rounds differently from the
+        # client's running sum), pushing (time, NORMAL, next(ids), event) as `Environment.schedule` does
+        self.queue, self.ids = self._queue, self._eid
 
+    def drive(self, generator: Generator, then: Callable[[], None] | None = None) -> None:
+        """Run `generator` as a SimPy process would, without the `Process`: its first step now,
+        each later one when the event it yielded is processed, `then()` once it returns. No
+        Initialize or completion event and a lighter resume, for a process nothing waits on (a
+        lean client: its first step now comes where its Initialize event would have, as workload
+        processes all start at t = 0 before any other event). Every event it yields succeeds
+        (none is sent in), and an exception it raises propagates out of `run`."""
+        send = generator.send
 
-class At(simpy.Event):
-    """A triggered event scheduled at an absolute time, as `simpy.Timeout` is at a relative one."""
+        def resume(_: Any) -> None:
+            while True:
+                try:
+                    event = send(None)
+                except StopIteration:
+                    if then is not None:
+                        then()
+                    return
+                if event.callbacks is not None:      # pending (else already processed: go on)
+                    event.callbacks.append(resume)
+                    return
 
-    def __init__(self, env: Environment, when: float) -> None:
-        self.env, self.callbacks, self._value, self._ok = env, [], None, True
-        heappush(env._queue, (when, NORMAL, next(env._eid), self))
+        resume(None)
+
+    def waiter(self) -> simpy.Event:
+        """A triggered event, not yet scheduled: to be pushed onto `queue` by hand (with fresh
+        `callbacks`), and again once it has been processed (one per waiting process)."""
+        event = simpy.Event(self)
+        event._ok, event._value = True, None
+        return event
 
 
 def events_scheduled(env: simpy.Environment) -> int:
@@ -131,6 +150,7 @@ class Simulation:
             self.network.tally = {}
         self.policy = build_policy(scenario.policy)
         self.clients: list[Client] = []
+        self.client_settings: dict[str, Any] | None = None    # what all clients share (Client.settings)
         self.policy.bind(self)
         self.drain = 0.0 if batch else auto_drain(duration) if drain == "auto" else float(drain)
 
@@ -140,8 +160,8 @@ class Simulation:
 
     def sampler(self, dist: Any, stream: str, *extra: int, size: int = BLOCK) -> Sampler | None:
         """A sampler for `dist` on its own stream; None for a constant zero (skip the pause)."""
-        if dist.dist == "constant" and dist.value == 0:
-            return None
+        if dist.dist == "constant":      # no stream to make: every draw is the value
+            return None if dist.value == 0 else dist.sampler(None, size)
         return dist.sampler(self.rng(stream, *extra), size)
 
     def uniform(self, stream: str, *extra: int, size: int = BLOCK) -> Sampler:

@@ -101,14 +101,19 @@ def start(sim: "Simulation") -> Generator | None:
         keys = ONE_KEY if w.keys.count == 1 else key_sampler(w.keys, sim.rng("keys", cid), distinct, size,
                                                              (cid, w.clients))
         think = sim.sampler(w.think, "think", cid, size=size)
+        # a batch client's one operation is its whole life (no loop around it); its end is counted
+        # by a callback (an AllOf over thousands of processes costs milliseconds to build); a lean
+        # client's loop is driven without a Process (`Environment.drive`: nothing waits on it)
         if w.kind == "closed":
-            env.process(_closed(sim, client, keys, think))
-            continue
-        # a batch client: one operation is its whole life (no process around it); its end is
-        # counted by a callback (an AllOf over thousands of processes costs milliseconds to build)
-        proc = env.process(client.operation(keys()) if w.ops_per_client == 1 else
-                           _batch(client, keys, think, w.ops_per_client))
-        proc.callbacks.append(finished)
+            life = _closed(sim, client, keys, think)
+        else:
+            life = client.operation(keys()) if w.ops_per_client == 1 else _batch(client, keys, think, w.ops_per_client)
+        if client.lean:
+            env.drive(life, None if done is None else lambda: finished(None))
+        elif done is None:
+            env.process(life)
+        else:
+            env.process(life).callbacks.append(finished)
     return done
 
 
