@@ -189,6 +189,7 @@ class Client:
         versions, history_of, blind, nreads, nwrites = store.version, store.history, self.blind, self.nreads, self.nwrites
         value_check, compute, cache = self.value_check, self.compute, self.cache
         read_instant, commit_instant = reads.instant, commits.instant
+        read_limited, commit_limited, history_reads = reads.limited, commits.limited, self.history_reads
         op = Op(keys, env.now, self)
         at = op.start
         metrics.start(at)
@@ -211,7 +212,7 @@ class Client:
                 if value_check and tries == 1:
                     op.optimistic = self.use_cache(op)
                 if nreads and not op.optimistic:
-                    history = self.history_reads or op.reload
+                    history = history_reads or op.reload
                     op.reload = False
                     for i in range(nreads):
                         if not solo and at > env.now:
@@ -225,7 +226,7 @@ class Client:
                             yield waiter
                         key = keys[i]
                         extra = store.per_event * history_of[key] if history else 0.0   # on arrival
-                        if reads.limited:
+                        if read_limited:
                             slot = reads.acquire()
                             if slot is not None:
                                 yield slot
@@ -235,7 +236,7 @@ class Client:
                                 yield env.timeout(pause)
                                 reads.in_service -= 1
                                 reads.reach -= reach
-                        if reads.limited:
+                        if read_limited:
                             reads.release()
                         version, seq = versions[key], store.seq
                         served = at = env.now
@@ -263,7 +264,7 @@ class Client:
                 waiter.callbacks = []
                 heappush(queue, (at, NORMAL, next(ids), waiter))
                 yield waiter
-            if commits.limited:
+            if commit_limited:
                 slot = commits.acquire()
                 if slot is not None:
                     yield slot
@@ -273,7 +274,7 @@ class Client:
                     yield env.timeout(pause)
                     commits.in_service -= 1
                     commits.reach -= reach
-            if commits.limited:
+            if commit_limited:
                 commits.release()
             outcome, op.current, op.attempted, op.commit_seq, op.conflict_key = store.resolve(request)
             at = env.now + hop()
