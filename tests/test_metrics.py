@@ -150,3 +150,25 @@ def test_merged_recorders_equal_one_recorder_fed_every_event():
     assert merged.timeseries(7.0) == pytest.approx(whole.timeseries(7.0))
     assert np.array_equal(merged.latency.nonempty()[1], whole.latency.nonempty()[1])
     assert merged.keys.saved() == whole.keys.saved()
+
+
+def test_histogram_scans_only_the_buckets_in_use_with_the_same_answers():
+    """Quantiles and non-empty buckets read off `lo..hi` equal those of the whole bucket array."""
+    import math as m
+    import numpy as np
+    from occmodel.metrics import _FLOOR, _LOG_STEP
+    rng = np.random.default_rng(4)
+    a, b = LatencyHistogram(), LatencyHistogram()
+    a.add(rng.lognormal(-6, 1.5, 5000))
+    b.add(rng.exponential(2.0, 300))
+    a.merge(b)
+    cum = np.cumsum(a.counts)
+    for q in (0.0, 0.5, 0.9, 0.99, 0.999, 1.0):
+        i = int(np.searchsorted(cum, max(1, m.ceil(q * a.n))))
+        assert a.quantile(q) == min(a.max, _FLOOR * m.exp((i + 0.5) * _LOG_STEP))
+    edges, counts = a.nonempty()
+    idx = np.nonzero(a.counts)[0]
+    assert np.array_equal(counts, a.counts[idx]) and np.array_equal(edges, _FLOOR * np.exp((idx + 1) * _LOG_STEP))
+    assert counts.sum() == 5300 == a.n
+    empty = LatencyHistogram()
+    assert m.isnan(empty.quantile(0.5)) and [len(x) for x in empty.nonempty()] == [0, 0]
