@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import occmodel.experiment as experiment
 from occmodel.cli import main
-from occmodel.experiment import load_experiment, run_experiment, run_path, saved_metrics
+from occmodel.experiment import load_experiment, run_experiment, run_path, saved_metrics, saved_runs
 from occmodel.precision import decide
 from occmodel.results import read_csv, read_json
 
@@ -67,6 +67,7 @@ def test_each_point_stops_at_the_precision_and_records_it(serial: Path) -> None:
                 assert row[f"{m}_ci95"] <= 0.08 * abs(row[m]) + 1e-12
     assert any(e["reached"] for e in entries)
     assert len({e["n"] for e in entries}) > 1      # the points really got different counts
+    assert saved_runs(exp, serial) == runs         # `check` judges these runs without running again
 
 
 def test_workers_do_not_change_the_result(serial: Path, tmp_path: Path) -> None:
