@@ -46,6 +46,7 @@ LAYERS = {
     "occmodel.plotbase": 7, "occmodel.plots_timeseries": 7, "occmodel.plots": 7, "occmodel.testing": 7,
     "occmodel.bench": 7, "occmodel.bench_reference": 7, "occmodel.reference": 7, "occmodel.tune": 7, "occmodel.plots_tune": 7,
     "occmodel.plots_map": 7, "occmodel.plots_compare": 7,
+    "occmodel.reality": 7,     # issue 17: the model beside a measured sweep
     "occmodel.cli": 8, "occmodel.docgen": 8, "occmodel": 8,
 }
 
