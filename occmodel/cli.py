@@ -488,7 +488,8 @@ def calibrate(url: str, out_dir: str, samples: int, force: bool) -> None:
     out.print(table)
     cpu = info["server_cpu_per_attempt_ms"]
     lag = info["client_lag_ms"]
-    out.print(f"server CPU per attempt: {'not reported' if cpu is None else f'{cpu:.4g} ms'}; this machine wakes "
+    out.print(f"server CPU per attempt: {'not reported' if cpu is None else f'{cpu:.4g} ms'} (the client's: "
+              f"{info['client_cpu_per_attempt_ms']:.4g} ms); this machine wakes "
               f"a 1 ms sleep {lag['p50']:.3g} ms late (p50), {lag['p99']:.3g} ms (p99)", highlight=False)
     out.print(f"calibrated experiment: {target / 'calibrated.toml'} (read.csv, commit.csv, calibration.json beside it)",
               highlight=False, markup=False)

@@ -46,6 +46,8 @@ def test_calibration_files_and_a_model_run_that_reproduces_them(kind, redis_url,
     assert info["read_ms"]["p50"] == pytest.approx(np.quantile(read, 0.5), abs=2e-6)
     assert info["commit_ms"]["mean"] == pytest.approx(commit.mean(), abs=2e-6)
     assert info["server_cpu_per_attempt_ms"] > 0 and info["client_lag_ms"]["p50"] >= 0
+    # one client waits for each reply: its CPU per attempt is below the attempt's wall time
+    assert 0 < info["client_cpu_per_attempt_ms"] <= (read + commit).mean() * 1.05
 
     monkeypatch.chdir(tmp_path)      # relative csv paths resolve against the config's folder, not the cwd
     exp = load_experiment(out / "calibrated.toml")

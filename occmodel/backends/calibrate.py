@@ -12,9 +12,10 @@ URL, an unreachable store or one that dies mid-way writes nothing):
 - `calibrated.toml`: an experiment whose scenario uses them (relative paths: they resolve
   against the file's folder), one client on one key; its header says what was measured;
 - `calibration.json`: the store, the quantiles, and what the round trips contain besides the
-  store's work: the server's CPU per round trip (its own figure: Redis INFO, PostgreSQL's
-  processes in /proc) and how late this machine wakes a sleeping client (a 1 ms sleep's lateness,
-  the scheduling delay every measured latency includes).
+  store's work: the server's CPU per attempt (its own figure: Redis INFO, PostgreSQL's
+  processes in /proc), the calibrating client's own CPU per attempt (a real run's client does
+  more per attempt: its diagnostics say how much) and how late this machine wakes a sleeping
+  client (a 1 ms sleep's lateness: the scheduling delay every measured latency includes).
 
 The calibrated scenario is a pure-delay store: each round trip is one draw of its measured
 distribution, with no queue (unlimited capacity). That is what a low-load measurement can say;
@@ -36,6 +37,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..results import LOCK, locked, read_json, write_atomic, write_csv, write_json
 from .base import Backend, StoreError
+from .real import cpu_s
 
 SAMPLES = 2000            # attempts measured (each one read and one commit round trip)
 WARMUP = 200              # attempts first, not kept (connection set-up, prepared statements, caches)
@@ -53,12 +55,15 @@ class Measured:
     read_s: np.ndarray
     commit_s: np.ndarray
     server_cpu_per_attempt_ms: float | None
+    client_cpu_per_attempt_ms: float
     lag_ms: np.ndarray
     wall_s: float
 
 
-async def sample(backend: Backend, samples: int, warmup: int) -> tuple[np.ndarray, np.ndarray, float | None, float]:
-    """`samples` attempts (read, then commit what was read) by one client on key 0."""
+async def sample(backend: Backend, samples: int,
+                 warmup: int) -> tuple[np.ndarray, np.ndarray, float | None, float, float]:
+    """`samples` attempts (read, then commit what was read) by one client on key 0: the round
+    trips (s), the server's and this client's CPU per attempt (ms) and the wall time (s)."""
     session = await backend.session("expected_version")
     read = np.empty(samples)
     commit = np.empty(samples)
@@ -66,7 +71,7 @@ async def sample(backend: Backend, samples: int, warmup: int) -> tuple[np.ndarra
     try:
         for i in range(-warmup, samples):
             if i == 0:
-                cpu0, wall0 = backend.server_cpu_s(), clock()
+                cpu0, mine0, wall0 = backend.server_cpu_s(), cpu_s(), clock()
             t0 = clock()
             seen = await session.read([0], 1)
             t1 = clock()
@@ -77,12 +82,12 @@ async def sample(backend: Backend, samples: int, warmup: int) -> tuple[np.ndarra
                                    "is using the store; calibrate on a store nothing else writes to")
             if i >= 0:
                 read[i], commit[i] = t1 - t0, t2 - t1
-        wall = clock() - wall0
+        wall, mine = clock() - wall0, cpu_s() - mine0
         cpu1 = backend.server_cpu_s()
     finally:
         await session.close()
     per_attempt = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / samples * 1e3
-    return read, commit, per_attempt, wall
+    return read, commit, per_attempt, mine / samples * 1e3, wall
 
 
 async def lag(probes: int) -> np.ndarray:
@@ -100,7 +105,7 @@ def measure(backend: Backend, samples: int = SAMPLES, warmup: int = WARMUP) -> M
     backend.check()
     backend.reset(1)
     try:
-        read, commit, cpu, wall = asyncio.run(sample(backend, samples, warmup))
+        read, commit, cpu, mine, wall = asyncio.run(sample(backend, samples, warmup))
     except StoreError:
         raise
     except backend.failures + (TimeoutError, ConnectionError) as exc:
@@ -111,7 +116,7 @@ def measure(backend: Backend, samples: int = SAMPLES, warmup: int = WARMUP) -> M
             backend.reset(1)
         except StoreError:
             pass
-    return Measured(read, commit, cpu, asyncio.run(lag(LAG_PROBES)), wall)
+    return Measured(read, commit, cpu, mine, asyncio.run(lag(LAG_PROBES)), wall)
 
 
 def quantiles_ms(values_s: np.ndarray) -> dict[str, float]:
@@ -150,6 +155,7 @@ def scenario_text(kind: str, shown: str, m: Measured, command: str) -> str:
     r, c = quantiles_ms(m.read_s), quantiles_ms(m.commit_s)
     cpu = "not reported by the server" if m.server_cpu_per_attempt_ms is None else \
         f"{m.server_cpu_per_attempt_ms:.4g} ms per attempt"
+    cpu += f" (the client's: {m.client_cpu_per_attempt_ms:.4g} ms)"
     lag_p50, lag_p99 = np.quantile(m.lag_ms, [0.5, 0.99])
     return f'''# Calibrated on {shown} ({kind}) by: {command}
 # {len(m.read_s)} attempts by one client at a time, one key, no conflicts (after {WARMUP} not kept).
@@ -196,6 +202,7 @@ def calibrate(backend: Backend, out: Path, *, samples: int = SAMPLES, force: boo
     info = {"backend": backend.kind, "url": backend.url.shown, "command": command, "samples": samples,
             "warmup": WARMUP, "wall_s": m.wall_s, "read_ms": quantiles_ms(m.read_s),
             "commit_ms": quantiles_ms(m.commit_s), "server_cpu_per_attempt_ms": m.server_cpu_per_attempt_ms,
+            "client_cpu_per_attempt_ms": m.client_cpu_per_attempt_ms,
             "client_lag_ms": {"sleep_ms": LAG_SLEEP_S * 1e3, "probes": LAG_PROBES,
                               "p50": float(np.quantile(m.lag_ms, 0.5)), "p99": float(np.quantile(m.lag_ms, 0.99))},
             "machine": machine()}
