@@ -19,6 +19,8 @@ from click.testing import CliRunner
 
 from occmodel.cli import main
 from occmodel.experiment import load_experiment, run_experiment
+from occmodel.policies import REGISTRY
+from occmodel.policies.base import styles as styles_of
 from occmodel.results import read_csv
 from occmodel.stats import mean_ci95
 from occmodel.testing import assert_bounds
@@ -69,8 +71,17 @@ def _policies(raw: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _style(p: dict[str, Any]) -> str | None:
+    """The style a policy table runs: its own, else its kind's default style (retry_budget: aws)."""
+    field = REGISTRY[p["kind"]].__pydantic_fields__.get("style")
+    return p.get("style", field.default if field is not None else None)
+
+
 def test_suite_pins_every_pattern_and_every_variant() -> None:
+    """Every registered kind and every style of it (from the registry, so a new one must join the
+    suite), and the variants whose semantics differ most."""
     kinds, modes, scopes, styles, operations = set(), set(), set(), set(), set()
+    counts, backoff = set(), set()
     for config in CONFIGS:
         text = config.read_text()
         assert text.startswith("#"), f"{config.name}: needs a comment header saying what it pins and why"
@@ -84,8 +95,11 @@ def test_suite_pins_every_pattern_and_every_variant() -> None:
                 modes.add(p.get("mode", "full"))
             if p["kind"] == "circuit_breaker":
                 scopes.add(p.get("scope", "client"))
-            if p["kind"] == "retry_budget":
-                styles.add(p.get("style", "aws"))
+            styles.add((p["kind"], _style(p)))
+            if p["kind"] == "circuit_breaker":
+                counts.add(p.get("counts", "attempts"))
+            if p.get("style") == "envoy":
+                backoff.add(p.get("count_backoff", False))
         operations.update(exp.raw.get("sweep", {}).get("operation.kind", []))
         operations.add(raw.get("scenario", {}).get("operation", {}).get("kind", "append"))
         # every swept policy is named by some bound: nothing in a sweep is left unpinned
@@ -95,11 +109,12 @@ def test_suite_pins_every_pattern_and_every_variant() -> None:
             named.add(b.where.get("policy"))
         labels = [p["label"] for p in raw.get("sweep", {}).get("policy", [])]
         assert set(labels) <= named, f"{config.name}: no bound names {sorted(set(labels) - named)}"
-    assert kinds >= {"none", "immediate", "exponential", "jitter", "fdb", "reload", "circuit_breaker",
-                     "retry_budget"}
+    assert kinds >= set(REGISTRY), f"no bounds file runs {sorted(set(REGISTRY) - kinds)}"
+    every_style = {(k, s) for k in REGISTRY for s in styles_of(k)}
+    assert styles >= every_style, f"no bounds file runs {sorted(every_style - styles)}"
     assert modes >= {"full", "equal", "decorrelated", "additive"}
     assert scopes >= {"global", "operation"}
-    assert styles >= {"aws", "grpc"}
+    assert counts >= {"attempts", "operations"} and backoff >= {False, True}
     assert operations >= {"append", "value_check"}
 
 
