@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import signal
 import sys
@@ -247,7 +248,9 @@ def print_summary(target: Path) -> None:
     swept = read_json(target / "manifest.json")["swept"]
     shown = [s for s in SHOWN if s[0] == "success_rate" or any(r.get(s[0]) not in (None, 0) for r in rows)]
     flagged = False
-    table = Table(title="summary (mean ± 95 % CI half-width)", show_edge=False)
+    intervals = any((r.get("n") or 0) > 1 for r in rows)   # one replication has no interval: no ± anywhere
+    title = "summary (mean ± 95 % CI half-width; ? = undefined)" if intervals else "summary (one replication: no intervals)"
+    table = Table(title=title, show_edge=False)
     for col in swept:
         table.add_column(col, no_wrap=True)
     table.add_column("n", justify="right")
@@ -258,8 +261,8 @@ def print_summary(target: Path) -> None:
         for metric, _, fmt in shown:
             value, ci = r.get(metric), r.get(f"{metric}_ci95")
             cell = "—" if value is None else fmt.format(value)
-            if value is not None and ci not in (None, 0) and ci == ci and ci != float("inf"):
-                cell += "±" + fmt.format(ci)
+            if value is not None and intervals:             # every number the same way: mean±half-width
+                cell += "±" + (fmt.format(ci) if ci is not None and math.isfinite(ci) else "?")
             if metric == "success_rate" and value is not None and value < LOW_SUCCESS:
                 cell, flagged = cell + " !", True
             cells.append(cell)
@@ -424,24 +427,54 @@ def trace(config: str, op_index: int | None, point_filters: tuple[str, ...], rep
     sim.run()
     if sim.trace is None:
         raise ConfigError("--op", op_index, f"the run started only {sim.started} operations")
-    where = ", ".join(f"{k}={v['label'] if k == 'policy' else v}" for k, v in point.values.items()) or "the only point"
+    where = ", ".join(f"{k}={_shown(v, k)}" for k, v in point.values.items()) or "the only point"
     out.print(f"{exp.name} — {where}, replication {replication}, operation #{sim.traced_index}", highlight=False)
     out.print(render(sim.trace, messages=sim.message_totals()), highlight=False, markup=False)
 
 
 def _select(exp: Any, filters: tuple[str, ...]) -> Any:
-    from .bounds import same
-
-    wanted = {}
+    """The sweep point `--point KEY=VALUE ...` names; VALUE is read as TOML reads it (`true`, `0`,
+    `"2ms"` or a bare label), so `true` matches `true` and `0` matches `0.0`, never `1` for `true`."""
+    wanted, given = {}, {}
     for f in filters:
         key, sep, value = f.partition("=")
         if not sep or key not in exp.swept:
             raise ConfigError("--point", f, f"expected KEY=VALUE with KEY one of: {', '.join(exp.swept) or '(nothing is swept)'}")
-        wanted[key] = value
+        wanted[key], given[key] = _typed(value), f
+    values = {k: list(dict.fromkeys(_shown(p.values[k], k) for p in exp.points)) for k in wanted}
+    for key, value in wanted.items():
+        if not any(_matches(p.values[key], key, value) for p in exp.points):
+            raise ConfigError("--point", given[key], f"matches no value of {key}; it takes: {', '.join(values[key])}")
     for p in exp.points:
-        if all(same(p.values[k]["label"] if k == "policy" else p.values[k], v) for k, v in wanted.items()):
+        if all(_matches(p.values[k], k, v) for k, v in wanted.items()):
             return p
-    raise ConfigError("--point", " ".join(filters), "matches no sweep point")
+    raise ConfigError("--point", " ".join(filters), "no sweep point has this combination; the values are: " +
+                      "; ".join(f"{k}: {', '.join(vs)}" for k, vs in values.items()))
+
+
+def _typed(text: str) -> Any:
+    """A `--point` value as TOML would read it; a bare word (a policy label, 2ms) stays text."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _matches(swept: Any, key: str, value: Any) -> bool:
+    swept = swept["label"] if key == "policy" else swept
+    if isinstance(swept, bool) or isinstance(value, bool):
+        return isinstance(swept, bool) and isinstance(value, bool) and swept == value
+    if isinstance(swept, (int, float)) and isinstance(value, (int, float)):
+        return float(swept) == float(value)
+    return str(swept) == str(value)
+
+
+def _shown(value: Any, key: str = "") -> str:
+    """A swept value as the config writes it: true, 0.5, 2ms, a label."""
+    value = value["label"] if key == "policy" else value
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 @main.command()

@@ -1,4 +1,5 @@
 """The command line as a user meets it: exit codes, one-line errors, nothing half-written."""
+import itertools
 import json
 import os
 import subprocess
@@ -95,6 +96,34 @@ def test_trace_shows_one_operation(tmp_path):
     result = invoke("trace", cfg, "--point", "policy=imm", "--op", "3")
     assert result.exit_code == 0, result.output
     assert "operation #3" in result.output and "commit" in result.output and "read" in result.output
+
+
+TYPED = TINY.replace('[sweep]\n', '[sweep]\n"network.pipelining" = [true, false]\n"store.commit.batch_interval" = [0.0, 0.002]\n')
+
+
+@pytest.mark.parametrize("point, shown", [
+    (("network.pipelining=true", "store.commit.batch_interval=0"), "network.pipelining=true, store.commit.batch_interval=0.0"),
+    (("network.pipelining=false", "store.commit.batch_interval=0.002", "policy=jit"),
+     "network.pipelining=false, store.commit.batch_interval=0.002, policy=jit"),
+    (("store.commit.batch_interval=2e-3",), "network.pipelining=true, store.commit.batch_interval=0.002"),
+])
+def test_trace_point_values_match_by_type(tmp_path, point, shown):
+    cfg = write(tmp_path, TYPED)
+    result = invoke("trace", cfg, *itertools.chain.from_iterable(("--point", p) for p in point))
+    assert result.exit_code == 0, result.output
+    assert shown in result.output
+
+
+@pytest.mark.parametrize("point, fragment", [
+    ("network.pipelining=1", "'network.pipelining=1'; matches no value of network.pipelining; it takes: true, false"),
+    ("network.pipelining=True", "it takes: true, false"),          # TOML booleans are lower case
+    ("store.commit.batch_interval=0.5", "it takes: 0.0, 0.002"),
+    ("policy=nope", "'policy=nope'; matches no value of policy; it takes: imm, jit"),
+])
+def test_trace_point_matching_nothing_lists_the_values(tmp_path, point, fragment):
+    result = invoke("trace", write(tmp_path, TYPED), "--point", point)
+    assert result.exit_code == 2
+    assert fragment in result.output and "Traceback" not in result.output
 
 
 def test_console_script_installed():
@@ -282,6 +311,30 @@ def test_one_success_threshold_flags_latency_everywhere(tmp_path, capsys):
         write_json(tmp_path / "manifest.json", {"swept": ["policy"]})
         cli.print_summary(tmp_path)
         table = capsys.readouterr().out
-        assert (f"{rate:.3f} !" in table) is flagged and ("success rate < 0.99" in table) is flagged, table
+        assert (f"{rate:.3f}±? !" in table) is flagged and ("success rate < 0.99" in table) is flagged, table
         assert success_text([{"success_rate": rate}]).endswith("(< 0.99!)") is flagged
         assert low_success({"success_rate": rate}) is flagged
+
+
+def test_summary_table_prints_every_number_one_way(tmp_path, capsys):
+    """With replications every cell is mean±half-width, a zero or undefined interval too (not "1.000"
+    beside "0.950±0.010"); with one replication no cell has one."""
+    from occmodel import cli
+    from occmodel.results import write_csv, write_json
+
+    cols = ["policy", "n", "success_rate", "success_rate_ci95", "p99_ms", "p99_ms_ci95"]
+    write_json(tmp_path / "manifest.json", {"swept": ["policy"]})
+    write_csv(tmp_path / "summary.csv", cols, [
+        {"policy": "a", "n": 3, "success_rate": 1.0, "success_rate_ci95": 0.0, "p99_ms": 5.0, "p99_ms_ci95": 0.25},
+        {"policy": "b", "n": 3, "success_rate": 0.995, "success_rate_ci95": 0.004, "p99_ms": 7.0,
+         "p99_ms_ci95": float("nan")}])
+    cli.print_summary(tmp_path)
+    table = capsys.readouterr().out
+    for cell in ("1.000±0.000", "5.00±0.25", "0.995±0.004", "7.00±?"):
+        assert cell in table, table
+    write_csv(tmp_path / "summary.csv", cols, [
+        {"policy": "a", "n": 1, "success_rate": 1.0, "p99_ms": 5.0}, {"policy": "b", "n": 1, "success_rate": 0.995,
+                                                                      "p99_ms": 7.0}])
+    cli.print_summary(tmp_path)
+    table = capsys.readouterr().out
+    assert "±" not in table and "1.000" in table and "7.00" in table and "one replication" in table
