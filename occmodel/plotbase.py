@@ -41,7 +41,7 @@ class Results(NamedTuple):
     name: str
     config: dict[str, Any]
     keys: dict[str, list[Any]]      # swept columns but `by` that take ≥ 2 values, in order: x axes, facets
-    axes: list[str]                 # those of `keys` whose values are all numbers (or durations)
+    axes: list[str]                 # those of `keys` with ≥ AXIS_VALUES values, all numbers (or durations)
     by: str | None                  # the series column: `policy` if swept, else the first categorical key
     series: list[str | None]        # its values as strings; [None]: one unlabelled series
     colours: dict[str | None, Any]
@@ -130,6 +130,13 @@ def check_complete(d: Path, manifest: Any, summary: list[Row]) -> None:
                                                  "truncated or edited (rewrite it with occmodel run)")
 
 
+AXIS_VALUES = 3    # a numeric key with fewer values is a facet: a line from 0 to "0.002 s" says less than panels "0s" | "2ms"
+
+
+def is_numeric(values: list[Any]) -> bool:
+    return all(seconds(v) is not None for v in values)
+
+
 def load(results_dir: Path) -> Results:
     """Read a results directory and decide series, axes and facets from what it holds."""
     d = Path(results_dir)
@@ -140,7 +147,7 @@ def load(results_dir: Path) -> Results:
     swept = manifest.get("swept", [])
     base = rows["summary"] or rows["timeseries"] or rows["latency"]
     values = {k: list(dict.fromkeys(r.get(k) for r in base)) for k in swept}
-    numeric = {k for k, vs in values.items() if all(seconds(v) is not None for v in vs)}
+    numeric = {k for k, vs in values.items() if is_numeric(vs)}
     by = "policy" if "policy" in swept else next(
         (k for k, vs in values.items() if len(vs) >= 2 and k not in numeric), None)
     keys = {k: vs for k, vs in values.items() if len(vs) >= 2 and k not in (by, "policy")}
@@ -152,7 +159,7 @@ def load(results_dir: Path) -> Results:
     elif not reps:
         reps = max((r.get("n") or 1 for r in rows["summary"]), default=1)
     return Results(manifest.get("name", d.name), manifest.get("config", {}), keys,
-                   [k for k in keys if k in numeric], by, series,
+                   [k for k in keys if k in numeric and len(keys[k]) >= AXIS_VALUES], by, series,
                    {s: cmap(i % cmap.N) for i, s in enumerate(series)}, int(reps), **rows,
                    runs=read_csv(d / "runs.csv") if (d / "runs.csv").exists() else [])
 
@@ -179,4 +186,16 @@ def is_batch(res: Results) -> bool:
 
 def focus_point(res: Results) -> dict[str, Any]:
     """The point shown where one must be chosen: numeric keys at their largest value."""
-    return {k: max(vs, key=seconds) if k in res.axes else vs[0] for k, vs in res.keys.items()}
+    return {k: max(vs, key=seconds) if is_numeric(vs) else vs[0] for k, vs in res.keys.items()}
+
+
+def bound_metrics(res: Results) -> list[str]:
+    """The metrics the experiment's own `[[bounds]]` judge (limits and compares), in order: what
+    the experiment claims about, so its plots must show them."""
+    found: list[str] = []
+    for entry in res.config.get("bounds") or []:
+        if isinstance(entry, dict):
+            compare = entry.get("compare")
+            found += [k for k in entry if k not in ("where", "name", "compare")]
+            found += [compare["metric"]] if isinstance(compare, dict) and "metric" in compare else []
+    return list(dict.fromkeys(found))

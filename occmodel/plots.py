@@ -28,9 +28,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import LogFormatter, NullLocator  # noqa: E402
 
-from occmodel.plotbase import (DPI, LOW_SUCCESS, LOW_SUCCESS_NOTE, Plot, Results, describe,  # noqa: E402
-                               focus_point, is_batch, load, low_success, matches, number, replications_text,
-                               seconds, series_label)
+from occmodel.plotbase import (DPI, LOW_SUCCESS, LOW_SUCCESS_NOTE, Plot, Results, bound_metrics,  # noqa: E402
+                               describe, focus_point, is_batch, load, low_success, matches, number,
+                               replications_text, seconds, series_label)
 from occmodel.plots_map import heatmap_plots  # noqa: E402
 from occmodel.plots_timeseries import timeseries_plot  # noqa: E402
 from occmodel.results import read_json, write_atomic, write_bytes_atomic  # noqa: E402
@@ -49,8 +49,20 @@ NAMES = {  # metric: (name in titles, axis label with unit)
     "makespan_s": ("makespan", "makespan (s)"), "calls": ("commit attempts", "commit attempts (calls)"),
     "latency": ("latency", "latency (ms); p50–p99.9: successes only"),
     "ccdf": ("", "latency of successful operations (ms)"),
+    "errors": ("store errors", "store errors (failed calls per run)"),
+    "rejected": ("rejected operations", "rejected operations (fast-failed, per run)"),
+    "gave_up": ("operations given up", "operations given up (per run)"),
+    "timeouts": ("timeouts", "timed-out attempts (per run)"),
+    "breaker_open_fraction": ("breaker open", "breakers open (fraction of the window)"),
+    "breaker_transitions": ("breaker transitions", "breaker state changes (per run)"),
+    "store_utilization": ("store utilization", "commit server utilization (fraction busy)"),
+    "collapsed": ("collapsed", "runs collapsed (fraction of replications)"),
+    "recovery_s": ("recovery time", "recovery after the last disturbance (s)"),
+    "offered": ("offered load", "offered load (operations started/s)"),
 }
-FRACTIONS = {"conflict_rate", "success_rate", "cache_hit_rate"}
+FRACTIONS = {"conflict_rate", "success_rate", "cache_hit_rate", "breaker_open_fraction", "store_utilization",
+             "collapsed"}
+CONFLICT_NOISE = 0.05  # conflicts on fewer attempts than this everywhere are not what an experiment is about
 
 
 def _cols(metric: str) -> tuple[tuple[str, str, str], ...]:
@@ -58,15 +70,25 @@ def _cols(metric: str) -> tuple[tuple[str, str, str], ...]:
 
 
 def _metrics(res: Results) -> list[str]:
-    """What to plot: the workload's output measure, amplification, latency, conflicts, failures,
-    the value-check cache; only metrics with some non-zero value (an all-zero figure says nothing)."""
-    wanted = [*(["makespan_s", "calls"] if is_batch(res) else ["throughput"]), "attempts_per_op",
-              "latency", "conflict_rate"]
+    """What to plot: the workload's output measure, amplification, latency, conflicts (when more
+    than CONFLICT_NOISE of attempts conflict somewhere), failures, the value-check cache, and every
+    metric the experiment's bounds judge; only metrics with some non-zero value (an all-zero
+    figure says nothing)."""
+    claimed = ["latency" if any(m == c for c, _, _ in LATENCY) else m for m in bound_metrics(res)]
+    wanted = [*(["makespan_s", "calls"] if is_batch(res) else ["throughput"]), "attempts_per_op", "latency"]
+    if "conflict_rate" in claimed or any(np.nan_to_num(number(r, "conflict_rate")) >= CONFLICT_NOISE
+                                         for r in res.summary):
+        wanted.append("conflict_rate")
     if any(number(r, "success_rate") < 0.9995 for r in res.summary):
         wanted.append("success_rate")
-    wanted.append("cache_hit_rate")
-    return [m for m in wanted
+    wanted += ["cache_hit_rate", *(m for m in claimed if m in NAMES or m.endswith("_ms"))]
+    return [m for m in dict.fromkeys(wanted)
             if any(np.nan_to_num(number(r, c)) != 0 for r in res.summary for c, _, _ in _cols(m))]
+
+
+def _names(metric: str) -> tuple[str, str]:
+    """A metric's title and axis label; a latency metric outside LATENCY (mean_ms, p90_ms) by its name."""
+    return NAMES.get(metric) or (metric.replace("_", " "), f"{metric[:-3].replace('_', ' ')} latency (ms)")
 
 
 def _legend(fig: Figure, res: Results, shown: list[str | None], metric: str = "") -> None:
@@ -130,14 +152,48 @@ def _band(ys: np.ndarray, ci: np.ndarray, metric: str, log: bool) -> tuple[np.nd
     return lo, np.minimum(hi, 1.0) if metric in FRACTIONS else hi
 
 
+MAX_LINES = 8          # latency lines (series × percentiles) one panel holds before it splits per series
+MAX_SPLIT = 12         # ... unless that would make more panels than this
+TICK_GAP = 0.07        # tick labels of swept values closer than this fraction of the axis would overlap
+
+
+def _tick_labels(values: list[float], log: bool) -> list[str]:
+    """Labels for ticks at exactly the swept values, blank where one would run into its neighbour
+    (0.95 and 0.99 beside 1.0 read "0.99.951"); the ends are always labelled."""
+    pos = np.log10(values) if log else np.asarray(values, dtype=float)
+    span = (pos.max() - pos.min()) or 1.0
+    frac = (pos - pos.min()) / span
+    keep = [0]
+    for i in range(1, len(values)):
+        if frac[i] - frac[keep[-1]] >= TICK_GAP:
+            keep.append(i)
+    if keep[-1] != len(values) - 1:                   # the last value wins over the one crowding it
+        if len(keep) > 1 and frac[-1] - frac[keep[-1]] < TICK_GAP:
+            keep.pop()
+        keep.append(len(values) - 1)
+    return [f"{v:g}" if i in keep else "" for i, v in enumerate(values)]
+
+
+def _line_panels(res: Results, contexts: list[dict[str, Any]], metric: str) -> list[tuple[dict[str, Any], list[Any]]]:
+    """(point, series) per panel: every series together, or small multiples (one panel per series)
+    when latency's percentile lines would crowd one panel past MAX_LINES."""
+    cols = [c for c, _, _ in _cols(metric) if any(np.isfinite(number(r, c)) for r in res.summary)]
+    crowded = metric == "latency" and len(res.series) > 1 and len(res.series) * len(cols) > MAX_LINES
+    if crowded and len(contexts) * len(res.series) <= MAX_SPLIT:
+        return [(fixed, [s]) for fixed in contexts for s in res.series]
+    return [(fixed, list(res.series)) for fixed in contexts]
+
+
 def _line_plot(res: Results, x: str, metric: str) -> Plot:
     contexts, note = _contexts(res, x)
-    fig, axs = _panels(len(contexts), sharey=True)
+    panels = _line_panels(res, contexts, metric)
+    split = len(panels) > len(contexts)
+    fig, axs = _panels(len(panels), sharey=True)
     log_y, shown, lows, hollow = _log_y(res, metric), set(), [], 0
     xs_all = [seconds(v) or 0.0 for v in res.keys[x]]
     unit = " (s)" if any(isinstance(v, str) for v in res.keys[x]) else " (ops/s)" * x.endswith("rate")
-    for i, (ax, fixed) in enumerate(zip(axs, contexts)):
-        for s in res.series:
+    for i, (ax, (fixed, series)) in enumerate(zip(axs, panels)):
+        for s in series:
             pts = sorted((r for r in res.summary if matches(res, r, fixed, s)), key=lambda r: seconds(r[x]))
             xs = np.array([seconds(r[x]) for r in pts])
             for col, _, ls in _cols(metric):
@@ -158,12 +214,14 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
                 lows += [*ys, *lo]
                 if res.replications > 1 and col not in ("p50_ms", "p999_ms", "all_p99_ms") and np.isfinite(ci).any():
                     ax.fill_between(xs, lo, hi, color=res.colours[s], alpha=0.15, lw=0)  # latency: p99 only
-        ax.set(xlabel=x + unit, ylabel=NAMES[metric][1] if i % 3 == 0 else "",
-               title=describe(fixed) if fixed else "")
-        if min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 10:      # never with a 0 among the values
+        ax.set(xlabel=x + unit, ylabel=_names(metric)[1] if i % 3 == 0 else "")
+        title = ", ".join(filter(None, [series_label(res, series[0]) if split else "", describe(fixed) if fixed else ""]))
+        ax.set_title(title, fontsize=10, color=res.colours[series[0]] if split else "black")
+        log_x = min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 10  # never with a 0 among the values
+        if log_x:
             _log(ax.xaxis)
         if len(xs_all) <= 8:                                         # tick exactly the swept values
-            ax.set_xticks(xs_all, [f"{v:g}" for v in xs_all])
+            ax.set_xticks(xs_all, _tick_labels(xs_all, log_x))
             ax.xaxis.set_minor_locator(NullLocator())
         ax.grid(True, alpha=0.3)
     if log_y:                                                        # one y axis shared by all panels
@@ -173,15 +231,16 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
     bands = f", 95 % CI bands over {replications_text(res)}" if res.replications > 1 else ""
     if log_y:
         bands = f", log y{bands}{f' (cut at {BAND_FLOOR:g}× the mean)' if bands else ''}"
-    fig.suptitle(f"{res.name}: {NAMES[metric][0]} vs {x}{note}", fontsize=10, x=0.01, ha="left")
+    fig.suptitle(f"{res.name}: {_names(metric)[0]} vs {x}{note}", fontsize=10, x=0.01, ha="left")
     if metric == "latency":
         fig.supxlabel(LOW_SUCCESS_NOTE + "\nthe number beside a hollow p50 is the success rate" if hollow else
                       f"every point: success rate ≥ {LOW_SUCCESS:g}", fontsize=7, x=0.01, ha="left")
-    series = f"one line per {res.by}" if res.by else "one series"
-    facets = ", panels share the y axis" if len(contexts) > 1 else ""
+    series = (f"one panel per {res.by} (small multiples: too many lines for one panel)" if split else
+              f"one line per {res.by}" if res.by else "one series")
+    facets = ", panels share the y axis" if len(panels) > 1 else ""
     flagged = f"; {hollow} points with success rate < {LOW_SUCCESS:g} drawn hollow" if hollow else ""
     return Plot(f"{metric}-vs-{re.sub(r'[^A-Za-z0-9]+', '_', x)}.png",
-                f"{NAMES[metric][1].capitalize()} against {x}, {series}{facets}{bands}"
+                f"{_names(metric)[1].capitalize()} against {x}, {series}{facets}{bands}"
                 f"{' (p99 only)' if bands and metric == 'latency' else ''}{flagged}{note}.", fig)
 
 
@@ -219,7 +278,7 @@ def _bar_plot(res: Results) -> Plot:
             ax.set_xticks(range(len(groups)), [f"{lab}\n{', '.join(map(str, f.values()))}".strip()
                                                for f, _, lab in groups], fontsize=7)
         by = res.by if res.by != "policy" and len(groups) == 1 else ""
-        ax.set(xlabel=", ".join(res.keys) or by, ylabel=NAMES[metric][1])
+        ax.set(xlabel=", ".join(res.keys) or by, ylabel=_names(metric)[1])
         if metric == "latency":
             _log(ax.yaxis)
         ax.grid(True, axis="y", alpha=0.3)
@@ -233,7 +292,7 @@ def _bar_plot(res: Results) -> Plot:
         fig.supxlabel(f"hatched hollow latency bars: success rate < {LOW_SUCCESS:g} (the number above is the "
                       "success rate)", fontsize=7, x=0.01, ha="left")
     return Plot("bars.png", f"Bar chart per {res.by or 'point'} (no numeric sweep): "
-                f"{', '.join(NAMES[m][0] for m in metrics)}{errbars}{note}.", fig)
+                f"{', '.join(_names(m)[0] for m in metrics)}{errbars}{note}.", fig)
 
 
 def _ccdf_plot(res: Results) -> Plot | None:

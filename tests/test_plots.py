@@ -143,16 +143,25 @@ def test_narrow_range_single_replication_linear_without_bands(tmp_path: Path, fi
 
 
 def test_two_numeric_keys_facet_each(tmp_path: Path, figures) -> None:
-    sweep = {"workload.clients": [4, 64], "store.keys": [1, 16], "policy": POLICIES[:2]}
+    sweep = {"workload.clients": [4, 16, 64], "store.keys": [1, 4, 16], "policy": POLICIES[:2]}
     root = make_results(tmp_path, sweep)
     figs = figures(root)
     fig = figs["throughput-vs-workload_clients.png"].figure
-    assert [a.get_title() for a in fig.axes] == ["store.keys=1", "store.keys=16"]
+    assert [a.get_title() for a in fig.axes if a.get_visible()] == ["store.keys=1", "store.keys=4", "store.keys=16"]
     assert "throughput-vs-store_keys.png" in figs
 
 
+def test_a_numeric_key_with_two_values_is_a_facet_not_an_axis(tmp_path: Path, figures) -> None:
+    figs = figures(make_results(tmp_path, {"workload.clients": [4, 16, 64], "store.keys": [1, 16],
+                                           "policy": POLICIES[:2]}))
+    assert not any("store_keys" in name for name in figs)               # no line from 1 to 16
+    fig = figs["throughput-vs-workload_clients.png"].figure
+    assert [a.get_title() for a in fig.axes] == ["store.keys=1", "store.keys=16"]
+    assert "store.keys=16" in figs["latency-ccdf.png"].figure.axes[0].get_title()   # focus: the largest
+
+
 def test_facets_share_the_y_axis(tmp_path: Path, figures) -> None:
-    sweep = {"workload.clients": [4, 64], "store.keys": [1, 16], "policy": POLICIES[:2]}
+    sweep = {"workload.clients": [4, 16, 64], "store.keys": [1, 4, 16], "policy": POLICIES[:2]}
     for name, plot in figures(make_results(tmp_path, sweep)).items():
         if "-vs-" in name:
             a, b = plot.figure.axes[:2]
@@ -193,12 +202,12 @@ def test_categorical_series_single_point_bars(tmp_path: Path, figures) -> None:
 def test_log_axis_bands_stay_positive_and_visible(tmp_path: Path, figures) -> None:
     root = make_results(tmp_path, {"workload.clients": [1, 10, 100], "policy": POLICIES}, ci=1.5)
     figs = figures(root)
-    ax = figs["latency-vs-workload_clients.png"].figure.axes[0]
-    assert ax.get_yscale() == "log" and len(ax.collections) == 3
-    p99 = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
-    for band, line in zip(ax.collections, p99):                         # p99 lines carry the bands
-        low = band.get_paths()[0].vertices[:, 1].min()
-        assert low >= plots.BAND_FLOOR * min(line.get_ydata()) * 0.999 and low >= ax.get_ylim()[0]
+    for ax in figs["latency-vs-workload_clients.png"].figure.axes:     # small multiples: one policy each
+        assert ax.get_yscale() == "log" and len(ax.collections) == 1
+        p99 = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
+        for band, line in zip(ax.collections, p99):                     # p99 lines carry the bands
+            low = band.get_paths()[0].vertices[:, 1].min()
+            assert low >= plots.BAND_FLOOR * min(line.get_ydata()) * 0.999 and low >= ax.get_ylim()[0]
     lin = figs["throughput-vs-workload_clients.png"].figure.axes[0]      # linear: not below 0
     assert lin.get_yscale() == "linear"
     assert min(c.get_paths()[0].vertices[:, 1].min() for c in lin.collections) >= 0
@@ -207,21 +216,52 @@ def test_log_axis_bands_stay_positive_and_visible(tmp_path: Path, figures) -> No
 
 
 def test_duration_strings_with_zero_are_numeric_and_linear(tmp_path: Path, figures) -> None:
-    sweep = {"store.conflict": ["expected_version", "read_set"], "store.commit.batch_interval": ["0s", "2ms"],
+    sweep = {"store.conflict": ["expected_version", "read_set"], "store.commit.batch_interval": ["0s", "1ms", "2ms"],
              "workload.clients": [8, 32, 128]}
     figs = figures(make_results(tmp_path, sweep))
     fig = figs["throughput-vs-store_commit_batch_interval.png"].figure
     ax = fig.axes[0]
-    assert ax.get_xscale() == "linear" and list(ax.lines[0].get_xdata()) == [0.0, 0.002]
+    assert ax.get_xscale() == "linear" and list(ax.lines[0].get_xdata()) == [0.0, 0.001, 0.002]
     assert ax.get_xlabel() == "store.commit.batch_interval (s)"
     assert [a.get_title() for a in fig.axes if a.get_visible()] == [
         "workload.clients=8", "workload.clients=32", "workload.clients=128"]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
         "store.conflict = expected_version", "store.conflict = read_set"]
     by_clients = figs["throughput-vs-workload_clients.png"].figure
+    assert [a.get_title() for a in by_clients.axes if a.get_visible()] == [
+        "store.commit.batch_interval=0s", "store.commit.batch_interval=1ms", "store.commit.batch_interval=2ms"]
+    assert by_clients.axes[0].get_xscale() == "log"
+
+
+def test_two_durations_are_panels_titled_as_the_config_writes_them(tmp_path: Path, figures) -> None:
+    sweep = {"store.conflict": ["expected_version", "read_set"], "store.commit.batch_interval": ["0s", "2ms"],
+             "workload.clients": [8, 32, 128]}
+    figs = figures(make_results(tmp_path, sweep))
+    assert not any("batch_interval" in name for name in figs)         # not a line from 0 to "0.002 s"
+    by_clients = figs["throughput-vs-workload_clients.png"].figure
     assert [a.get_title() for a in by_clients.axes] == [
         "store.commit.batch_interval=0s", "store.commit.batch_interval=2ms"]
-    assert by_clients.axes[0].get_xscale() == "log"
+
+
+@pytest.mark.parametrize("values, log, labels", [
+    ([0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0], False, ["0", "0.5", "0.8", "0.9", "", "", "1"]),
+    ([1, 4, 16, 64], True, ["1", "4", "16", "64"]),
+    ([1, 2, 100, 105], False, ["1", "", "", "105"]),           # the last value wins over its crowder
+    ([10, 25, 50, 100], False, ["10", "25", "50", "100"]),
+])
+def test_tick_labels_of_crowded_swept_values_are_thinned(values, log, labels) -> None:
+    assert plots._tick_labels(values, log) == labels
+
+
+def test_value_checks_axis_labels_do_not_overlap(tmp_path: Path, figures) -> None:
+    """The shipped value-checks sweep: affinity 0.9, 0.95, 0.99, 1.0 once printed as "0.99.9591"."""
+    sweep = {"workload.keys.affinity": [0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0], "operation.kind": ["append", "value_check"]}
+    fig = figures(make_results(tmp_path, sweep))["throughput-vs-workload_keys_affinity.png"].figure
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+    assert len(ax.get_xticks()) == 7 and len(boxes) == 5
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))            # drawn apart, left to right
 
 
 def test_all_zero_metric_not_drawn_nor_indexed(tmp_path: Path) -> None:
