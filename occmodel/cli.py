@@ -90,10 +90,12 @@ def main() -> None:
               help="run real clients against this store instead of the model: redis://HOST:PORT or "
                    "postgresql://USER@HOST:PORT/DATABASE (loopback only)")
 @click.option("--client-processes", type=click.IntRange(min=1), help="with --store: client processes [one per core]")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True,
+              help="file format of the plots")
 @_guard("--out")
 def run(config: str, out_dir: str | None, workers: int | None, replications: int | None, executor: str,
         scheduler: str | None, no_plots: bool, force: bool, store_url: str | None,
-        client_processes: int | None) -> None:
+        client_processes: int | None, fmt: str) -> None:
     """Run CONFIG's sweep; resumes an interrupted run of the same config."""
     from .experiment import load_experiment
 
@@ -121,7 +123,7 @@ def run(config: str, out_dir: str | None, workers: int | None, replications: int
     if not no_plots:
         from .plots import draw
 
-        drawn = draw(target)
+        drawn = draw(target, fmt)
         out.print(f"{len(drawn)} plots in {target / 'plots'} (index: {target / 'index.md'})")
     if "compare" in exp.raw:
         _compare(target, None, None, (), plot=not no_plots)
@@ -275,14 +277,16 @@ def print_summary(target: Path) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True,
+              help="file format of the plots")
 @_guard("DIRECTORY")
-def plot(directory: str) -> None:
+def plot(directory: str, fmt: str) -> None:
     """Redraw the plots of a results DIRECTORY."""
     from .plots import draw
 
     if not (Path(directory) / "manifest.json").exists():
         raise ConfigError("DIRECTORY", directory, "expected a results directory written by 'occmodel run'")
-    drawn = draw(Path(directory))
+    drawn = draw(Path(directory), fmt)
     out.print(f"{len(drawn)} plots in {Path(directory) / 'plots'}")
 
 
@@ -354,11 +358,13 @@ def check(config: str, results_dir: str | None, workers: int | None, force: bool
 @click.option("--trials", type=click.IntRange(min=1), help="override [tune].trials")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="results directory [results/<name>-tune]")
 @click.option("--workers", type=click.IntRange(min=1), help="parallel replications per trial [all cores]")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True,
+              help="file format of the plots")
 @_guard("--out")
-def tune(config: str, trials: int | None, out_dir: str | None, workers: int | None) -> None:
+def tune(config: str, trials: int | None, out_dir: str | None, workers: int | None, fmt: str) -> None:
     """Search CONFIG's [tune] params for the best setting that meets the constraints.
 
-    Writes tune.csv, best.toml (a ready [scenario.policy] table) and plots/pareto.png;
+    Writes tune.csv, best.toml (a ready [scenario.policy] table) and plots/pareto.<format>;
     exit 1 when no trial meets every constraint."""
     from .experiment import load_experiment
     from .plots_tune import draw_pareto
@@ -371,10 +377,10 @@ def tune(config: str, trials: int | None, out_dir: str | None, workers: int | No
     with _bar(f"{exp.name} tune", spec.trials, "trials") as progress:
         done = run_tune(exp.raw, target, spec, seed=exp.settings.seed, workers=workers, progress=progress)
     chosen = best(spec, done)
-    draw_pareto(target / "plots" / "pareto.png", spec, done, chosen, exp.name)
+    draw_pareto(target / "plots" / f"pareto.{fmt}", spec, done, chosen, exp.name)
     feasible = sum(t.feasible for t in done)
     out.print(f"{feasible} of {len(done)} trials meet every constraint; results in {target}/ "
-              "(tune.csv, plots/pareto.png, trials/)", highlight=False)
+              f"(tune.csv, plots/pareto.{fmt}, trials/)", highlight=False)
     if chosen is None:
         out.print("no feasible setting: relax the constraints, widen the ranges or add trials")
         sys.exit(1)

@@ -7,6 +7,7 @@ modules (`plots`, `plots_timeseries`) import from here and never from each other
 """
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,18 +20,33 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from occmodel.errors import ConfigError  # noqa: E402
-from occmodel.results import Row, read_csv, read_json  # noqa: E402
+from occmodel.results import Row, read_csv, read_json, write_bytes_atomic  # noqa: E402
 from occmodel.stats import LOW_SUCCESS  # noqa: E402
 
 DPI = 110
+FORMATS = ("png", "svg", "pdf")   # --format: raster for a quick look, vector for papers and slides
+# no creation date in vector files, fixed SVG ids: the same results draw byte-identical files
+_UNDATED: dict[str, dict[str, Any]] = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*(us|µs|ms|s|m|h)\s*")
 _UNIT = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def save(figure: Figure, path: Path) -> Path:
+    """Write `figure` atomically in the format its suffix names (one of FORMATS)."""
+    fmt = path.suffix.lstrip(".")
+    if fmt not in FORMATS:
+        raise ConfigError("--format", fmt, f"expected one of: {', '.join(FORMATS)}")
+    buf = io.BytesIO()
+    with plt.rc_context({"svg.hashsalt": "occmodel"}):
+        figure.savefig(buf, format=fmt, dpi=DPI, metadata=_UNDATED[fmt])
+    write_bytes_atomic(path, buf.getvalue())
+    return path
 
 
 class Plot(NamedTuple):
     """One figure and the line `index.md` gives it."""
 
-    name: str          # file name, e.g. "throughput-vs-workload_clients.png"
+    name: str          # file name, e.g. "throughput-vs-workload_clients.png" (saved with the chosen format's suffix)
     caption: str       # its line in index.md
     figure: Figure
 

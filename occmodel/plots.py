@@ -12,7 +12,6 @@ unsaved (tests inspect them); `draw` saves them with an `index.md` saying what e
 """
 from __future__ import annotations
 
-import io
 import math
 import re
 from pathlib import Path
@@ -28,12 +27,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import LogFormatter, NullLocator  # noqa: E402
 
-from occmodel.plotbase import (DPI, LOW_SUCCESS, LOW_SUCCESS_NOTE, Plot, Results, bound_metrics,  # noqa: E402
-                               describe, focus_point, is_batch, load, low_success, matches, number,
-                               replications_text, seconds, series_label)
+from occmodel.errors import ConfigError  # noqa: E402
+from occmodel.plotbase import (DPI, FORMATS, LOW_SUCCESS, LOW_SUCCESS_NOTE, Plot, Results,  # noqa: E402
+                               bound_metrics, describe, focus_point, is_batch, load, low_success, matches, number,
+                               replications_text, save, seconds, series_label)
 from occmodel.plots_map import heatmap_plots  # noqa: E402
 from occmodel.plots_timeseries import timeseries_plot  # noqa: E402
-from occmodel.results import read_json, write_atomic, write_bytes_atomic  # noqa: E402
+from occmodel.results import read_json, write_atomic  # noqa: E402
 
 MAX_PANELS = 6
 LOG_SPAN = 50          # a positive metric spanning this factor or more gets a log y axis
@@ -71,8 +71,8 @@ def _cols(metric: str) -> tuple[tuple[str, str, str], ...]:
 
 def _metrics(res: Results) -> list[str]:
     """What to plot: the workload's output measure, amplification, latency, conflicts (when more
-    than CONFLICT_NOISE of attempts conflict somewhere), failures, the value-check cache, and every
-    metric the experiment's bounds judge; only metrics with some non-zero value (an all-zero
+    than CONFLICT_NOISE of attempts conflict somewhere), failures (success rate, store errors,
+    rejections), the value-check cache, and every metric the experiment's bounds judge; only metrics with some non-zero value (an all-zero
     figure says nothing)."""
     claimed = ["latency" if any(m == c for c, _, _ in LATENCY) else m for m in bound_metrics(res)]
     wanted = [*(["makespan_s", "calls"] if is_batch(res) else ["throughput"]), "attempts_per_op", "latency"]
@@ -81,7 +81,7 @@ def _metrics(res: Results) -> list[str]:
         wanted.append("conflict_rate")
     if any(number(r, "success_rate") < 0.9995 for r in res.summary):
         wanted.append("success_rate")
-    wanted += ["cache_hit_rate", *(m for m in claimed if m in NAMES or m.endswith("_ms"))]
+    wanted += ["cache_hit_rate", "errors", "rejected", *(m for m in claimed if m in NAMES or m.endswith("_ms"))]
     return [m for m in dict.fromkeys(wanted)
             if any(np.nan_to_num(number(r, c)) != 0 for r in res.summary for c, _, _ in _cols(m))]
 
@@ -299,6 +299,8 @@ def _ccdf_plot(res: Results) -> Plot | None:
     focus = focus_point(res)
     fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=DPI, layout="constrained")
     floor, flagged = 1.0, 0
+    first: dict[tuple[Any, ...], tuple[str | None, Line2D]] = {}   # histogram -> the series first drawn with it
+    twins: list[tuple[str | None, str | None]] = []
     for s in res.series:
         pts = sorted((r["le_ms"], r["count"]) for r in res.latency if matches(res, r, focus, s))
         counts = np.array([c for _, c in pts], dtype=float)
@@ -309,10 +311,17 @@ def _ccdf_plot(res: Results) -> Plot | None:
         row = next((r for r in res.summary if matches(res, r, focus, s)), {})
         low = low_success(row)
         flagged += low
-        ax.plot(np.repeat([e for e, _ in pts], 2), np.maximum(ys, 1e-12), color=res.colours[s], lw=1.6,
-                ls=(0, (4, 2)) if low else "-",
-                label=f"{series_label(res, s) + ' ' if s else ''}(n={int(counts.sum())}, "
-                      f"success {number(row, 'success_rate'):.3f}{'!' if low else ''})")
+        key = tuple((e, c) for e, c in pts if c)      # the histogram, empty buckets or not
+        same = first.get(key)
+        if same:                                     # an identical curve would hide the first: say so, show both
+            twins.append((same[0], s))
+            same[1].set(lw=4.5, alpha=0.6)
+        [line] = ax.plot(np.repeat([e for e, _ in pts], 2), np.maximum(ys, 1e-12), color=res.colours[s],
+                         lw=1.3 if same else 1.6, ls=(0, (4, 2)) if low else "-", zorder=3 if same else 2,
+                         label=f"{series_label(res, s) + ' ' if s else ''}(n={int(counts.sum())}, "
+                               f"success {number(row, 'success_rate'):.3f}{'!' if low else ''})"
+                               + (f"\n  identical to {series_label(res, same[0])}" if same else ""))
+        first.setdefault(key, (s, line))
         floor = min(floor, 0.5 / counts.sum())
     if not ax.lines:
         plt.close(fig)
@@ -330,9 +339,14 @@ def _ccdf_plot(res: Results) -> Plot | None:
     ax.set_title(f"{res.name}: latency CCDF at {describe(focus)}", fontsize=10)
     note = (f"; dashed: success rate < {LOW_SUCCESS:g}, the curve leaves out the failed operations" if flagged
             else "")
-    if flagged:
-        fig.supxlabel(f"dashed lines: success rate < {LOW_SUCCESS:g} (a curve of the successes only)", fontsize=7,
-                      x=0.01, ha="left")
+    if twins:
+        note += "; identical curves (" + ", ".join(f"{series_label(res, b)} = {series_label(res, a)}" for a, b in twins) + \
+            ") drawn thin over thick"
+    notes = [f"dashed lines: success rate < {LOW_SUCCESS:g} (a curve of the successes only)"] * bool(flagged)
+    notes += [f"{series_label(res, b)} has exactly the latencies of {series_label(res, a)}: the thin line lies "
+              "on the thick one" for a, b in twins]
+    if notes:
+        fig.supxlabel("\n".join(notes), fontsize=7, x=0.01, ha="left")
     return Plot("latency-ccdf.png", f"Complementary CDF of successful-operation latency per "
                 f"{res.by or 'run'} at {describe(focus)}, log-log (replications pooled), success rate in the "
                 f"legend{note}.", fig)
@@ -413,25 +427,28 @@ def warmup_lines(manifest: dict[str, Any]) -> list[str]:
                                                      f" ({p['mser5_s']:.3g} s)" for p in short) + "."]
 
 
-def draw(results_dir: Path) -> list[Path]:
-    """Write `plots/*.png` and `index.md` (one line per plot) into a results directory; return the
-    PNG paths. PNGs of an earlier drawing that no longer apply are removed, but only those the
-    earlier index lists: a file occmodel did not write is never deleted."""
+def draw(results_dir: Path, fmt: str = "png") -> list[Path]:
+    """Write `plots/*.<fmt>` (png, svg or pdf) and `index.md` (one line per plot) into a results
+    directory; return the plot paths. Plots of an earlier drawing that no longer apply (or were
+    drawn in another format) are removed, but only those the earlier index lists: a file occmodel
+    did not write is never deleted."""
+    if fmt not in FORMATS:
+        raise ConfigError("--format", fmt, f"expected one of: {', '.join(FORMATS)}")
     out, res = Path(results_dir) / "plots", load(results_dir)
     index = Path(results_dir) / "index.md"
-    ours = set(re.findall(r"\]\(plots/([^)]+\.png)\)", index.read_text(errors="replace"))) if index.exists() else set()
+    suffixes = "|".join(FORMATS)
+    ours = set(re.findall(rf"\]\(plots/([^)]+\.(?:{suffixes}))\)", index.read_text(errors="replace"))) \
+        if index.exists() else set()
     paths, lines = [], [f"# Plots for {res.name}", ""]
     for plot in build_figures(res):
-        buf = io.BytesIO()
-        plot.figure.savefig(buf, format="png", dpi=DPI)
+        name = f"{Path(plot.name).stem}.{fmt}"
+        paths.append(save(plot.figure, out / name))
         plt.close(plot.figure)
-        write_bytes_atomic(out / plot.name, buf.getvalue())
-        paths.append(out / plot.name)
-        lines.append(f"- [{plot.name}](plots/{plot.name}): {plot.caption}")
+        lines.append(f"- [{name}](plots/{name}): {plot.caption}")
     lines += latency_table(res)
     manifest = read_json(Path(results_dir) / "manifest.json") if (Path(results_dir) / "manifest.json").exists() else {}
     lines += precision_table(manifest) + warmup_lines(manifest)
-    for stale in set(out.glob("*.png")) - set(paths):
+    for stale in {f for f in out.glob("*") if f.suffix.lstrip(".") in FORMATS} - set(paths):
         if stale.name in ours:
             stale.unlink()
     write_atomic(Path(results_dir) / "index.md", "\n".join(lines) + "\n")

@@ -55,6 +55,7 @@ def timeseries_plot(res: Results) -> Plot | None:
     fig, axs = plt.subplots(len(shown), 1, sharex=True, sharey=True, figsize=(10, 0.9 + 2.3 * len(shown)),
                             dpi=DPI, squeeze=False, layout="constrained")
     edges, index = np.append(times, end), {t: i for i, t in enumerate(times)}
+    top = max(_scheduled_peak(res), 1.0)                 # the shared y axis must hold every panel's peak
     for n, (ax, s) in enumerate(zip(axs[:, 0], shown)):
         srs = [r for r in rows if series_of(res, r) == s]
         reps = len({r.get("replication") for r in srs})
@@ -67,16 +68,18 @@ def timeseries_plot(res: Results) -> Plot | None:
             if mean[col].any() or col in ("starts", "successes"):
                 ax.step(edges, np.append(mean[col], mean[col][-1]) / width, where="post", color=colour,
                         lw=1.3, label=f"{col}/s")
-        if (v := mean["breaker_open"]).any():
-            twin = ax.twinx()                            # drawn behind the rates
-            twin.fill_between(edges, np.append(v, v[-1]), step="post", color="tab:brown", alpha=0.25, lw=0)
-            twin.set(ylim=(0, 1), ylabel="breakers open\n(fraction of bin)")
+                top = max(top, float(mean[col].max()) / width)
+        if (v := mean["breaker_open"]).any():            # a line, not a fill: the fault band stays visible
+            twin = ax.twinx()
+            twin.step(edges, np.append(v, v[-1]), where="post", color="tab:brown", lw=1.6, ls=(0, (1, 1.5)))
+            twin.set(ylim=(0, 1.05), ylabel="breakers open\n(fraction of bin)")
             ax.set_zorder(twin.get_zorder() + 1)
             ax.patch.set_visible(False)
-            ax.plot([], [], color="tab:brown", alpha=0.25, lw=6, label="breakers open (right axis)")
+            ax.plot([], [], color="tab:brown", lw=1.6, ls=(0, (1, 1.5)), label="breakers open (right axis)")
         ax.set_title(series_label(res, s), color=res.colours[s], loc="left", fontsize=10)
-        ax.set(ylabel="per second", ylim=(0, None))
+        ax.set(ylabel="per second")
         ax.grid(True, alpha=0.3)
+    axs[0, 0].set_ylim(0, top * 1.08)                    # set once, after every panel: shared by all
     axs[-1, 0].set(xlabel="simulated time (s)", xlim=(0, end))
     handles = {lab: h for ax in axs[:, 0] for h, lab in zip(*ax.get_legend_handles_labels())}
     order = sorted(handles, key=lambda lab: not isinstance(handles[lab], Line2D))  # lines, then shading
@@ -86,6 +89,11 @@ def timeseries_plot(res: Results) -> Plot | None:
     per = f" per {res.by}" if res.by else ""
     return Plot("timeseries.png", f"Starts, successes, retries, rejections per second over time{per} "
                 f"at {describe(focus)}, with breaker state, warm-up and {why} marked.", fig)
+
+
+def _scheduled_peak(res: Results) -> float:
+    """The highest scheduled arrival rate (0 without a schedule)."""
+    return max((float(step["rate"]) for step in section(res, "scenario", "workload").get("schedule") or []), default=0.0)
 
 
 def _shade(ax: Axes, res: Results, warmup: float, end: float, labels: bool) -> None:

@@ -8,7 +8,6 @@ amplification and a better objective) is a step line, the chosen best a star.
 """
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Sequence
@@ -18,8 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from occmodel.plots import DPI, NAMES  # noqa: E402
-from occmodel.results import write_bytes_atomic  # noqa: E402
+from occmodel.plotbase import DPI, save  # noqa: E402
+from occmodel.plots import NAMES  # noqa: E402
 from occmodel.tune import Trial, TuneSpec  # noqa: E402
 
 X = "attempts_per_op"
@@ -88,9 +87,9 @@ def pareto_plot(spec: TuneSpec, trials: Sequence[Trial], chosen: Trial | None, t
 
 
 def draw_pareto(path: Path, spec: TuneSpec, trials: Sequence[Trial], chosen: Trial | None, title: str) -> Path:
+    """Save the tuning plot at `path`, in the format its suffix names (png, svg or pdf)."""
     fig = pareto_plot(spec, trials, chosen, title)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
-    return path
+    try:
+        return save(fig, path)
+    finally:
+        plt.close(fig)

@@ -469,3 +469,106 @@ def test_bars_of_a_low_success_policy_are_hollow(tmp_path: Path, figures) -> Non
     lat = next(a for a in plot.figure.axes if a.get_ylabel().startswith("latency"))
     white = [p for p in lat.patches if p.get_facecolor()[:3] == (1.0, 1.0, 1.0)]
     assert len(white) == 4 and "hatched and hollow" in plot.caption
+
+
+# --- issue 19: output people can read ------------------------------------------------------------
+def _edit(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Rewrite a CSV of a synthetic results directory row by row (same rows: the manifest still holds)."""
+    from occmodel.results import read_csv
+
+    rows = read_csv(path)
+    columns = list(rows[0])
+    for row in rows:
+        change(row)
+    write_csv(path, columns, rows)
+
+
+def test_bars_show_the_bounds_metrics_and_failures_not_a_negligible_conflict_rate(tmp_path: Path, figures) -> None:
+    from occmodel.results import read_json
+
+    root = make_results(tmp_path, {"policy": POLICIES}, extra=lambda point: {
+        "conflict_rate": 0.01, "errors": 100.0 * (point["policy"] != "expo"), "rejected": 50.0,
+        "breaker_transitions": 7.0})
+    manifest = read_json(root / "manifest.json")
+    manifest["config"]["bounds"] = [{"where": {"policy": "expo"}, "breaker_transitions": "> 1"},
+                                    {"compare": {"a": "expo", "b": "none", "metric": "all_p99_ms", "expect": "a < b"}}]
+    write_json(root / "manifest.json", manifest)
+    plot = figures(root)["bars.png"]
+    labels = [ax.get_ylabel() for ax in plot.figure.axes]
+    for wanted in ("store errors", "rejected operations", "breaker state changes"):
+        assert any(label.startswith(wanted) for label in labels), (wanted, labels)
+    assert not any(label.startswith("conflict rate") for label in labels)       # 1 % everywhere: noise here
+    assert "store errors, rejected operations, breaker transitions" in plot.caption
+    both = make_results(tmp_path / "c", {"policy": POLICIES}, extra=lambda point: {"conflict_rate": 0.2})
+    assert any(ax.get_ylabel().startswith("conflict rate") for ax in figures(both)["bars.png"].figure.axes)
+
+
+def test_latency_with_too_many_lines_becomes_small_multiples(tmp_path: Path, figures) -> None:
+    three = figures(make_results(tmp_path / "3", {"workload.clients": [1, 8, 64], "policy": POLICIES}))
+    plot = three["latency-vs-workload_clients.png"]
+    assert [ax.get_title() for ax in plot.figure.axes] == POLICIES                   # 3 × 4 lines: one panel each
+    assert [ax.title.get_color() for ax in plot.figure.axes] == [plot.figure.axes[0].lines[0].get_color(),
+                                                                  plot.figure.axes[1].lines[0].get_color(),
+                                                                  plot.figure.axes[2].lines[0].get_color()]
+    assert "small multiples" in plot.caption
+    assert len(three["throughput-vs-workload_clients.png"].figure.axes) == 1        # one line per policy: one panel
+    two = figures(make_results(tmp_path / "2", {"workload.clients": [1, 8, 64], "policy": POLICIES[:2]}))
+    assert len(two["latency-vs-workload_clients.png"].figure.axes) == 1             # 2 × 4 = 8 lines fit
+
+
+def test_identical_ccdf_curves_are_both_visible_and_named(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"policy": POLICIES})
+    from occmodel.results import read_csv
+
+    none = {r["le_ms"]: r["count"] for r in read_csv(root / "latency.csv") if r["policy"] == "none"}
+    _edit(root / "latency.csv", lambda r: r.update(count=none.get(r["le_ms"], 0)) if r["policy"] == "full-jitter"
+          else None)
+    plot = figures(root)["latency-ccdf.png"]
+    ax = plot.figure.axes[0]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "identical to none" in texts[2] and "identical" not in texts[0] + texts[1]
+    first, _, twin = ax.lines[:3]
+    assert first.get_linewidth() > twin.get_linewidth() and twin.get_zorder() > first.get_zorder()
+    assert "full-jitter = none" in plot.caption and "exactly the latencies of none" in plot.figure.get_supxlabel()
+
+
+def test_time_series_axis_holds_every_panel_and_the_fault_band_shows(tmp_path: Path, figures) -> None:
+    faults = [{"kind": "down", "start": 8.0, "end": 12.0}]
+    root = make_results(tmp_path, {"policy": POLICIES}, faults=faults, breaker=True)
+    _edit(root / "timeseries.csv", lambda r: r.update(rejections=1600) if r["policy"] == "full-jitter"
+          and 8 <= r["t_s"] < 12 else None)
+    fig = figures(root)["timeseries.png"].figure
+    rates = [ax for ax in fig.axes if ax.get_ylabel() == "per second"]
+    assert all(ax.get_ylim()[1] >= 1600 for ax in rates)                          # the last panel's peak fits
+    twins = [ax for ax in fig.axes if ax.get_ylabel().startswith("breakers open")]
+    assert twins and all(not ax.collections and ax.lines for ax in twins)          # a line, not a fill over the band
+
+
+@pytest.mark.parametrize("fmt, magic", [("svg", b"<?xml"), ("pdf", b"%PDF"), ("png", b"\x89PNG")])
+def test_draw_in_each_format_deterministically(tmp_path: Path, fmt: str, magic: bytes) -> None:
+    root = make_results(tmp_path, {"workload.clients": [1, 8, 64], "policy": POLICIES[:2]})
+    first = plots.draw(root, fmt)
+    assert first and all(p.suffix == f".{fmt}" and p.read_bytes().startswith(magic) for p in first)
+    index = (root / "index.md").read_text()
+    assert all(f"](plots/{p.name})" in index for p in first) and f".{'svg' if fmt != 'svg' else 'pdf'})" not in index
+    again = {p.name: p.read_bytes() for p in first}
+    assert {p.name: p.read_bytes() for p in plots.draw(root, fmt)} == again      # same results, same bytes
+    other = "png" if fmt != "png" else "svg"
+    plots.draw(root, other)                                                        # the earlier drawing is replaced
+    assert not any(p.exists() for p in first)
+
+
+def test_plot_and_run_take_a_format_and_refuse_others(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from occmodel.cli import main
+
+    root = make_results(tmp_path, {"workload.clients": [1, 8, 64], "policy": POLICIES[:2]})
+    result = CliRunner().invoke(main, ["plot", str(root), "--format", "pdf"])
+    assert result.exit_code == 0 and any((root / "plots").glob("*.pdf")), result.output
+    bad = CliRunner().invoke(main, ["plot", str(root), "--format", "gif"])
+    assert bad.exit_code == 2 and "'gif' is not one of 'png', 'svg', 'pdf'" in bad.output
+    for command in ("run", "tune"):
+        assert "--format [png|svg|pdf]" in CliRunner().invoke(main, [command, "--help"]).output
+    with pytest.raises(plots.ConfigError, match="--format.*png, svg, pdf"):
+        plots.draw(root, "gif")
