@@ -91,9 +91,10 @@ def _names(metric: str) -> tuple[str, str]:
     return NAMES.get(metric) or (metric.replace("_", " "), f"{metric[:-3].replace('_', ' ')} latency (ms)")
 
 
-def _legend(fig: Figure, res: Results, shown: list[str | None], metric: str = "") -> None:
+def _legend(fig: Figure, res: Results, shown: list[str | None], metric: str = "",
+            relabel: dict[str, str] | None = None) -> None:
     h = [Line2D([], [], color=res.colours[s], lw=2, label=series_label(res, s)) for s in shown if s is not None]
-    h += [Line2D([], [], color="0.3", ls=ls, label=lab) for col, lab, ls in LATENCY
+    h += [Line2D([], [], color="0.3", ls=ls, label=(relabel or {}).get(col, lab)) for col, lab, ls in LATENCY
           if metric == "latency" and any(np.isfinite(number(r, col)) for r in res.summary)]
     if h:
         fig.legend(handles=h, loc="outside right upper", fontsize=8)
@@ -189,7 +190,7 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
     panels = _line_panels(res, contexts, metric)
     split = len(panels) > len(contexts)
     fig, axs = _panels(len(panels), sharey=True)
-    log_y, shown, lows, hollow = _log_y(res, metric), set(), [], 0
+    log_y, shown, lows, hollow, hidden = _log_y(res, metric), set(), [], 0, 0
     xs_all = [seconds(v) or 0.0 for v in res.keys[x]]
     unit = " (s)" if any(isinstance(v, str) for v in res.keys[x]) else " (ops/s)" * x.endswith("rate")
     for i, (ax, (fixed, series)) in enumerate(zip(axs, panels)):
@@ -200,6 +201,9 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
                 ys, ci = (np.array([number(r, c) for r in pts]) for c in (col, f"{col}_ci95"))
                 if not np.isfinite(ys).any():
                     continue                                         # e.g. no cache for `append`
+                if col == "all_p99_ms" and np.array_equal(ys, [number(r, "p99_ms") for r in pts], equal_nan=True):
+                    hidden += 1                                      # every operation succeeded: the p99 line
+                    continue
                 shown.add(s)
                 ax.plot(xs, ys, ls=ls, marker="o", ms=3, color=res.colours[s])
                 low = np.array([metric == "latency" and low_success(r) for r in pts], dtype=bool)
@@ -227,7 +231,10 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
     if log_y:                                                        # one y axis shared by all panels
         _log(axs[0].yaxis)
         axs[0].set_ylim(bottom=min((y for y in lows if y > 0), default=1.0) / 1.5)
-    _legend(fig, res, [s for s in res.series if s in shown], metric)
+    drawn = sum(len(series) for _, series in panels)                 # series lines that could carry all_p99
+    _legend(fig, res, [s for s in res.series if s in shown], metric,
+            {"all_p99_ms": "p99, all outcomes:\n= p99 (all succeeded)" if hidden >= drawn else
+             "p99, all outcomes\n(drawn where ≠ p99)"} if hidden else None)
     bands = f", 95 % CI bands over {replications_text(res)}" if res.replications > 1 else ""
     if log_y:
         bands = f", log y{bands}{f' (cut at {BAND_FLOOR:g}× the mean)' if bands else ''}"

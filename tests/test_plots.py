@@ -130,7 +130,7 @@ def test_sweep_figure_content(tmp_path: Path, figures) -> None:
     lat = figs["latency-vs-workload_clients.png"].figure.axes[0]
     assert lat.get_yscale() == "log" and "ms" in lat.get_ylabel()
     legend = [t.get_text() for t in figs["latency-vs-workload_clients.png"].figure.legends[0].get_texts()]
-    assert legend == [*POLICIES, "p50", "p99", "p99.9", "p99, all outcomes"]
+    assert legend == [*POLICIES, "p50", "p99", "p99.9", "p99, all outcomes\n(drawn where ≠ p99)"]
     colour = {p.name: p.figure.legends[0].legend_handles[1].get_color() for p in figs.values()
               if p.figure.legends}
     assert len(set(colour.values())) == 1                 # "expo" has one colour everywhere
@@ -572,3 +572,16 @@ def test_plot_and_run_take_a_format_and_refuse_others(tmp_path: Path) -> None:
         assert "--format [png|svg|pdf]" in CliRunner().invoke(main, [command, "--help"]).output
     with pytest.raises(plots.ConfigError, match="--format.*png, svg, pdf"):
         plots.draw(root, "gif")
+
+
+def test_all_outcome_p99_equal_to_p99_is_not_drawn_over_it(tmp_path: Path, figures) -> None:
+    # synthetic data: all_p99 = p99 for every policy but "none" (whose failures make it differ)
+    fig = figures(make_results(tmp_path, {"workload.clients": [1, 8, 64], "policy": POLICIES[:2]}))[
+        "latency-vs-workload_clients.png"].figure
+    ax = fig.axes[0]
+    assert [ln.get_color() for ln in ax.lines if ln.get_linestyle() == "-."] == [ax.lines[0].get_color()]
+    assert "p99, all outcomes\n(drawn where ≠ p99)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    same = figures(make_results(tmp_path / "s", {"workload.clients": [1, 8, 64], "policy": POLICIES[1:]}))[
+        "latency-vs-workload_clients.png"].figure
+    assert not [ln for ln in same.axes[0].lines if ln.get_linestyle() == "-."]
+    assert "p99, all outcomes:\n= p99 (all succeeded)" in [t.get_text() for t in same.legends[0].get_texts()]
