@@ -259,15 +259,22 @@ def _bar_plot(res: Results) -> Plot:
               for c in dict.fromkeys(tuple(r.get(k) for k in res.keys) for r in res.summary)]
     n = len(res.series)
     bar = 0.8 / max(n, 2)
-    hollow = 0
+    hollow = undefined = 0
     for ax, metric in zip(axs, metrics):
         groups = [(f, col, lab) for f in points for col, lab, _ in _cols(metric)]
         for i, s in enumerate(res.series):
             rows = [next((r for r in res.summary if matches(res, r, f, s)), {}) for f, _, _ in groups]
             vals, errs = ([number(r, c + sfx) for r, (_, c, _) in zip(rows, groups)] for sfx in ("", "_ci95"))
             at = np.arange(len(groups)) + (i - (n - 1) / 2) * bar
-            bars = ax.bar(at, vals, bar * 0.9, yerr=errs if res.replications > 1 else None, capsize=3,
-                          color=res.colours[s])
+            v, e = np.array(vals), np.nan_to_num(errs)
+            low = np.minimum(e, np.where(v >= 0, v, e))              # a count or time cannot go below 0
+            bars = ax.bar(at, vals, bar * 0.9, yerr=np.vstack([low, e]) if res.replications > 1 else None,
+                          capsize=3, color=res.colours[s])
+            for x, value, r in zip(at, vals, rows):                  # say why a bar is missing
+                if r and not np.isfinite(value):
+                    undefined += 1
+                    ax.annotate("undefined", (x, 0), xytext=(0, 3), textcoords="offset points", rotation=90,
+                                ha="center", va="bottom", fontsize=7, color=res.colours[s])
             if metric == "latency":                                  # hollow: success rate < LOW_SUCCESS
                 for patch, r, (_, col, _) in zip(bars, rows, groups):
                     if r and low_success(r):
@@ -284,6 +291,7 @@ def _bar_plot(res: Results) -> Plot:
         else:
             ax.set_xticks(range(len(groups)), [f"{lab}\n{', '.join(map(str, f.values()))}".strip()
                                                for f, _, lab in groups], fontsize=7)
+        ax.set_xlim(-0.5, len(groups) - 0.5)                       # missing bars keep their place
         by = res.by if res.by != "policy" and len(groups) == 1 else ""
         ax.set(xlabel=", ".join(res.keys) or by, ylabel=_names(metric)[1])
         if metric == "latency":
@@ -295,9 +303,12 @@ def _bar_plot(res: Results) -> Plot:
     fig.suptitle(f"{res.name}: {res.by or 'results'} compared at {where}{errbars}", fontsize=10, x=0.01,
                  ha="left")
     note = f"; latency bars hatched and hollow where success rate < {LOW_SUCCESS:g}" if hollow else ""
-    if hollow:
-        fig.supxlabel(f"hatched hollow latency bars: success rate < {LOW_SUCCESS:g} (the number above is the "
-                      "success rate)", fontsize=7, x=0.01, ha="left")
+    notes = [f"hatched hollow latency bars: success rate < {LOW_SUCCESS:g} (the number above is the "
+             "success rate)"] * bool(hollow)
+    notes += ["undefined: the metric has no value there in any replication (e.g. recovery_s of a run that "
+              "never recovered)"] * bool(undefined)
+    if notes:
+        fig.supxlabel("\n".join(notes), fontsize=7, x=0.01, ha="left")
     return Plot("bars.png", f"Bar chart per {res.by or 'point'} (no numeric sweep): "
                 f"{', '.join(_names(m)[0] for m in metrics)}{errbars}{note}.", fig)
 

@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 from occmodel import plots
@@ -585,3 +586,20 @@ def test_all_outcome_p99_equal_to_p99_is_not_drawn_over_it(tmp_path: Path, figur
         "latency-vs-workload_clients.png"].figure
     assert not [ln for ln in same.axes[0].lines if ln.get_linestyle() == "-."]
     assert "p99, all outcomes:\n= p99 (all succeeded)" in [t.get_text() for t in same.legends[0].get_texts()]
+
+
+def test_bars_name_undefined_values_and_keep_error_bars_above_zero(tmp_path: Path, figures) -> None:
+    from occmodel.results import read_json
+
+    root = make_results(tmp_path, {"policy": POLICIES}, ci=3.0, extra=lambda point: {
+        "recovery_s": None if point["policy"] == "none" else 2.0})
+    manifest = read_json(root / "manifest.json")
+    manifest["config"]["bounds"] = [{"where": {"policy": "expo"}, "recovery_s": "< 10"}]
+    write_json(root / "manifest.json", manifest)
+    fig = figures(root)["bars.png"].figure
+    [ax] = [a for a in fig.axes if a.get_ylabel().startswith("recovery")]
+    assert [t.get_text() for t in ax.texts] == ["undefined"]                      # none never recovered
+    assert "undefined: the metric has no value" in fig.get_supxlabel()
+    lows = [np.asarray(seg)[:, 1].min() for c in ax.collections if hasattr(c, "get_segments")
+            for seg in c.get_segments() if len(seg)]                              # error bar lines
+    assert lows and min(lows) >= 0                                                # 2 ± 6 s drawn from 0
