@@ -126,7 +126,7 @@ def run(config: str, out_dir: str | None, workers: int | None, replications: int
         drawn = draw(target, fmt)
         out.print(f"{len(drawn)} plots in {target / 'plots'} (index: {target / 'index.md'})")
     if "compare" in exp.raw:
-        _compare(target, None, None, (), plot=not no_plots)
+        _compare(target, None, None, (), plot=not no_plots, fmt=fmt)
 
 
 def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: str | None,
@@ -296,13 +296,16 @@ def plot(directory: str, fmt: str) -> None:
 @click.option("--by", help="compare the values of this swept key instead of policies [compare.by, else policy]")
 @click.option("--metric", "metrics", multiple=True, help="a metric to plot, repeatable [compare.metrics, else the "
               "headline metrics that differ]; compare.csv has every metric")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True,
+              help="file format of the plot")
 @_guard("DIRECTORY")
-def compare(directory: str, baseline: str | None, by: str | None, metrics: tuple[str, ...]) -> None:
-    """Paired differences from a baseline policy: DIRECTORY/compare.csv and plots/compare.png."""
-    _compare(Path(directory), baseline, by, metrics)
+def compare(directory: str, baseline: str | None, by: str | None, metrics: tuple[str, ...], fmt: str) -> None:
+    """Paired differences from a baseline policy: DIRECTORY/compare.csv and plots/compare.<format>."""
+    _compare(Path(directory), baseline, by, metrics, fmt=fmt)
 
 
-def _compare(target: Path, baseline: str | None, by: str | None, metrics: tuple[str, ...], plot: bool = True) -> None:
+def _compare(target: Path, baseline: str | None, by: str | None, metrics: tuple[str, ...], plot: bool = True,
+             fmt: str = "png") -> None:
     from .compare import compare_directory, write
     from .metrics import METRICS
     from .plots_compare import draw_compare, plotted
@@ -312,7 +315,7 @@ def _compare(target: Path, baseline: str | None, by: str | None, metrics: tuple[
             raise ConfigError("--metric", m, f"unknown metric; allowed: {', '.join(METRICS)}")
     comparison = compare_directory(target, baseline, by)
     write(target, comparison)
-    drawn = draw_compare(target, comparison, metrics) if plot else None
+    drawn = draw_compare(target, comparison, metrics, fmt) if plot else None
     for m in plotted(comparison, metrics):
         verdicts = [r["verdict"] for r in comparison.rows if r["metric"] == m]
         counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("higher", "lower", "no clear difference", "equal", "undefined")

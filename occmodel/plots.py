@@ -158,7 +158,7 @@ MAX_SPLIT = 12         # ... unless that would make more panels than this
 TICK_GAP = 0.07        # tick labels of swept values closer than this fraction of the axis would overlap
 
 
-def _tick_labels(values: list[float], log: bool) -> list[str]:
+def tick_labels(values: list[float], log: bool) -> list[str]:
     """Labels for ticks at exactly the swept values, blank where one would run into its neighbour
     (0.95 and 0.99 beside 1.0 read "0.99.951"); the ends are always labelled."""
     pos = np.log10(values) if log else np.asarray(values, dtype=float)
@@ -225,7 +225,7 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
         if log_x:
             _log(ax.xaxis)
         if len(xs_all) <= 8:                                         # tick exactly the swept values
-            ax.set_xticks(xs_all, _tick_labels(xs_all, log_x))
+            ax.set_xticks(xs_all, tick_labels(xs_all, log_x))
             ax.xaxis.set_minor_locator(NullLocator())
         ax.grid(True, alpha=0.3)
     if log_y:                                                        # one y axis shared by all panels

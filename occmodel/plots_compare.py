@@ -7,7 +7,6 @@ defined). Colours follow the sweep's order, as in the other plots.
 """
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Sequence
@@ -17,9 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from occmodel.compare import HEADLINE, Comparison
-from occmodel.plotbase import DPI
+from occmodel.plotbase import DPI, save
 from occmodel.plots_map import metric_label
-from occmodel.results import write_bytes_atomic
 
 NAME = "compare.png"
 
@@ -80,18 +78,17 @@ def compare_plot(comparison: Comparison, metrics: Sequence[str]) -> Figure:
     return fig
 
 
-def draw_compare(directory: Path, comparison: Comparison, metrics: Sequence[str] | None) -> Path | None:
-    """Write plots/compare.png; None when no metric differs anywhere (nothing to draw)."""
+def draw_compare(directory: Path, comparison: Comparison, metrics: Sequence[str] | None,
+                 fmt: str = "png") -> Path | None:
+    """Write plots/compare.<fmt> (png, svg or pdf); None when no metric differs anywhere (nothing to draw)."""
     chosen = plotted(comparison, metrics)
     if not chosen:
         return None
     fig = compare_plot(comparison, chosen)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
-    path = Path(directory) / "plots" / NAME
-    write_bytes_atomic(path, buf.getvalue())
-    return path
+    try:
+        return save(fig, Path(directory) / "plots" / f"{Path(NAME).stem}.{fmt}")
+    finally:
+        plt.close(fig)
 
 
 __all__ = ["NAME", "compare_plot", "draw_compare", "plotted"]

@@ -112,6 +112,8 @@ def test_cli_end_to_end(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     rows = read_csv(out / "compare.csv")                     # [compare] in the config: run writes it
     assert (out / "plots" / "compare.png").stat().st_size > 10_000
+    svg = CliRunner().invoke(main, ["compare", str(out), "--format", "svg"])
+    assert svg.exit_code == 0 and (out / "plots" / "compare.svg").read_bytes().startswith(b"<?xml"), svg.output
     assert {r["policy"] for r in rows} == {"expo"} and {r["baseline"] for r in rows} == {"immediate"}
     runs = read_csv(out / "runs.csv")
     by = {(r["policy"], r["replication"]): r["attempts_per_op"] for r in runs}

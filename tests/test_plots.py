@@ -250,8 +250,8 @@ def test_two_durations_are_panels_titled_as_the_config_writes_them(tmp_path: Pat
     ([1, 2, 100, 105], False, ["1", "", "", "105"]),           # the last value wins over its crowder
     ([10, 25, 50, 100], False, ["10", "25", "50", "100"]),
 ])
-def test_tick_labels_of_crowded_swept_values_are_thinned(values, log, labels) -> None:
-    assert plots._tick_labels(values, log) == labels
+def testtick_labels_of_crowded_swept_values_are_thinned(values, log, labels) -> None:
+    assert plots.tick_labels(values, log) == labels
 
 
 def test_value_checks_axis_labels_do_not_overlap(tmp_path: Path, figures) -> None:
@@ -569,7 +569,7 @@ def test_plot_and_run_take_a_format_and_refuse_others(tmp_path: Path) -> None:
     assert result.exit_code == 0 and any((root / "plots").glob("*.pdf")), result.output
     bad = CliRunner().invoke(main, ["plot", str(root), "--format", "gif"])
     assert bad.exit_code == 2 and "'gif' is not one of 'png', 'svg', 'pdf'" in bad.output
-    for command in ("run", "tune"):
+    for command in ("run", "tune", "compare"):
         assert "--format [png|svg|pdf]" in CliRunner().invoke(main, [command, "--help"]).output
     with pytest.raises(plots.ConfigError, match="--format.*png, svg, pdf"):
         plots.draw(root, "gif")
