@@ -110,11 +110,28 @@ def _shade(ax: Axes, res: Results, warmup: float, end: float, labels: bool) -> N
         if labels:
             ax.annotate(text, ((start + stop) / 2, 1.0), xycoords=("data", "axes fraction"), ha="center",
                         va="bottom", fontsize=8, color=colour)
-    starts, rates, t = [], [], 0.0
-    for step in section(res, "scenario", "workload").get("schedule") or []:
-        starts.append(t)
-        rates.append(float(step["rate"]))
-        t = seconds(step.get("until")) or end
+    times, rates = schedule_line(res, focus_point(res), end)
     if rates:
-        ax.step([*starts, max(t, starts[-1])], [*rates, rates[-1]], where="post", color="black", ls="--",
-                lw=1, label="scheduled arrivals/s")
+        ax.plot(times, rates, color="black", ls="--", lw=1, label="scheduled arrivals/s")
+
+
+def schedule_line(res: Results, focus: dict[str, Any], end: float) -> tuple[list[float], list[float]]:
+    """The arrival-rate schedule at the point shown, as a polyline: a swept step (say
+    `workload.schedule.1.until`) takes the point's value, a `ramp = true` step is a slope from the
+    previous step's rate, any other step is flat with a jump at its start."""
+    steps = [dict(s) for s in section(res, "scenario", "workload").get("schedule") or []]
+    for key, value in focus.items():
+        if key == "workload.schedule":
+            steps = [dict(s) for s in value]
+        elif key.startswith("workload.schedule."):
+            index, field = key.split(".")[2:4]
+            steps[int(index)][field] = value
+    times: list[float] = []
+    rates: list[float] = []
+    t = before = 0.0
+    for step in steps:
+        until, rate = seconds(step.get("until")) or max(end, t), float(step["rate"])
+        times += [t, until]
+        rates += [before if step.get("ramp") else rate, rate]
+        t, before = until, rate
+    return times, rates

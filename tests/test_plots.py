@@ -347,6 +347,20 @@ def test_schedule_draws_time_series(tmp_path: Path, figures) -> None:
     assert "workload.rate=100.0" in fig.get_suptitle()
 
 
+def test_schedule_line_follows_the_point_shown_and_ramps(tmp_path: Path, figures) -> None:
+    # a swept spike end moves the dashed line with the point shown (the largest, 28 s); a ramp is a slope
+    schedule = [{"until": 0.01, "rate": 40.0}, {"until": 25.0, "rate": 80.0, "ramp": True},
+                {"until": 28.0, "rate": 20.0}, {"rate": 40.0}]
+    root = make_results(tmp_path, {"workload.schedule.2.until": [26.0, 28.0], "policy": POLICIES}, kind="open",
+                        schedule=schedule)
+    fig = figures(root)["timeseries.png"].figure
+    line = next(ln for ln in fig.axes[0].get_lines() if ln.get_label() == "scheduled arrivals/s")
+    assert list(zip(line.get_xdata(), line.get_ydata())) == [
+        (0.0, 40.0), (0.01, 40.0), (0.01, 40.0), (25.0, 80.0),    # flat, then the ramp from 40 to 80
+        (25.0, 20.0), (28.0, 20.0),                               # the swept step ends at the point's 28 s
+        (28.0, 40.0), (28.0, 40.0)]                               # the open last step, past the plot's end
+
+
 def test_no_faults_no_schedule_no_time_series(tmp_path: Path) -> None:
     names = _names(make_results(tmp_path, {"workload.clients": [1, 8, 64], "policy": POLICIES}))
     assert "timeseries.png" not in names
