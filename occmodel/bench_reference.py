@@ -39,8 +39,8 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "equal jitter": {"kind": "jitter", "mode": "equal", "base": "10ms", "cap": "2s", "max_attempts": 0},
     "decorrelated": {"kind": "jitter", "mode": "decorrelated", "base": "5ms", "cap": "2s", "max_attempts": 0},
 }
-FULL_GRID = list(range(10, 200, 10))            # the study's client counts
-REDUCED_GRID = [10, 25, 50, 100, 150, 190]      # the validation file's
+FULL_GRID = list(range(10, 200, 10))            # the study's client counts (aws-backoff.toml)
+REDUCED_GRID = [10, 25, 50, 100, 150, 190]      # its quick variant's (aws-backoff-quick.toml)
 
 
 def study_scenario(clients: int, strategy: str) -> dict[str, Any]:

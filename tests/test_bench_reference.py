@@ -12,12 +12,13 @@ from occmodel import bench_reference as ref
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_study_is_the_validation_files():
-    cfg = tomllib.loads((ROOT / "experiments/validation/aws-backoff.toml").read_text())
+@pytest.mark.parametrize("name, grid", [("aws-backoff", ref.FULL_GRID), ("aws-backoff-quick", ref.REDUCED_GRID)])
+def test_the_study_is_the_validation_files(name, grid):
+    cfg = tomllib.loads((ROOT / f"experiments/validation/{name}.toml").read_text())
     clients = cfg["scenario"]["workload"]["clients"]
     assert ref.study_scenario(clients, "no backoff") | {"policy": None} == cfg["scenario"] | {"policy": None}
     assert {p["label"]: {k: v for k, v in p.items() if k != "label"} for p in cfg["sweep"]["policy"]} == ref.STRATEGIES
-    assert cfg["sweep"]["workload.clients"] == ref.REDUCED_GRID
+    assert cfg["sweep"]["workload.clients"] == grid
     assert ref.FULL_GRID == list(range(10, 191, 10))
 
 
