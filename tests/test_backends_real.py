@@ -238,3 +238,19 @@ def test_model_results_are_not_mixed_with_measured_ones(redis_url, tmp_path):
     result = CliRunner().invoke(main, ["run", str(config), "--store", redis_url, "--out", str(out), "--no-plots"])
     assert result.exit_code == 2 and "measured on 'model', not on 'redis'" in result.output
     assert read_json(out / "manifest.json")["backend"] == "model"
+
+
+def test_replications_until_precise_against_a_store(redis_url, tmp_path):
+    """`replications = "auto"` drives measured runs too: the rule replayed over the saved runs gives
+    each point's recorded n, and the manifest says so."""
+    from occmodel.experiment import saved_metrics
+    from occmodel.precision import decide
+
+    raw = experiment()
+    raw["experiment"].update(replications="auto", precision={"metrics": ["throughput"], "relative": 0.5, "min": 2,
+                                                             "max": 4, "lookahead": 1})
+    exp, _, runs = run(raw, redis_url, tmp_path, processes=1)
+    [entry] = read_json(tmp_path / "manifest.json")["precision"]["points"]
+    d = decide(exp.settings.precision.rule(), saved_metrics(tmp_path, 0))
+    assert (entry["n"], entry["reached"]) == (d.n, d.reached) and len(runs) == d.n >= 3
+    assert read_json(tmp_path / "manifest.json")["backend"] == "redis"
