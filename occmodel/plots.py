@@ -190,13 +190,20 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
     panels = _line_panels(res, contexts, metric)
     split = len(panels) > len(contexts)
     fig, axs = _panels(len(panels), sharey=True)
-    log_y, shown, lows, hollow, hidden = _log_y(res, metric), set(), [], 0, 0
+    log_y, shown, lows, hollow, hidden, identical = _log_y(res, metric), set(), [], 0, 0, 0
     xs_all = [seconds(v) or 0.0 for v in res.keys[x]]
     unit = " (s)" if any(isinstance(v, str) for v in res.keys[x]) else " (ops/s)" * x.endswith("rate")
     for i, (ax, (fixed, series)) in enumerate(zip(axs, panels)):
+        seen: dict[tuple[Any, ...], str | None] = {}               # a series' values -> the first with them
+        hidden_by: list[str] = []
         for s in series:
             pts = sorted((r for r in res.summary if matches(res, r, fixed, s)), key=lambda r: seconds(r[x]))
             xs = np.array([seconds(r[x]) for r in pts])
+            values = tuple(number(r, c) for r in pts for c, _, _ in _cols(metric))
+            if len(series) > 1 and np.isfinite(values).any():
+                if values in seen:                                  # drawn exactly over an earlier line
+                    hidden_by.append(f"{series_label(res, s)} = {series_label(res, seen[values])}")
+                seen.setdefault(values, s)
             for col, _, ls in _cols(metric):
                 ys, ci = (np.array([number(r, c) for r in pts]) for c in (col, f"{col}_ci95"))
                 if not np.isfinite(ys).any():
@@ -218,6 +225,10 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
                 lows += [*ys, *lo]
                 if res.replications > 1 and col not in ("p50_ms", "p999_ms", "all_p99_ms") and np.isfinite(ci).any():
                     ax.fill_between(xs, lo, hi, color=res.colours[s], alpha=0.15, lw=0)  # latency: p99 only
+        if hidden_by:                                               # say which lines lie on which
+            identical += len(hidden_by)
+            ax.text(0.02, 0.98, "identical here: " + "; ".join(hidden_by), transform=ax.transAxes, fontsize=7,
+                    va="top", ha="left", color="0.25", bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
         ax.set(xlabel=x + unit, ylabel=_names(metric)[1] if i % 3 == 0 else "")
         title = ", ".join(filter(None, [series_label(res, series[0]) if split else "", describe(fixed) if fixed else ""]))
         ax.set_title(title, fontsize=10, color=res.colours[series[0]] if split else "black")
@@ -246,6 +257,8 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
               f"one line per {res.by}" if res.by else "one series")
     facets = ", panels share the y axis" if len(panels) > 1 else ""
     flagged = f"; {hollow} points with success rate < {LOW_SUCCESS:g} drawn hollow" if hollow else ""
+    flagged += f"; {identical} series identical to another in a panel (named there: one line hides the other)" \
+        if identical else ""
     return Plot(f"{metric}-vs-{re.sub(r'[^A-Za-z0-9]+', '_', x)}.png",
                 f"{_names(metric)[1].capitalize()} against {x}, {series}{facets}{bands}"
                 f"{' (p99 only)' if bands and metric == 'latency' else ''}{flagged}{note}.", fig)

@@ -617,3 +617,13 @@ def test_bars_name_undefined_values_and_keep_error_bars_above_zero(tmp_path: Pat
     lows = [np.asarray(seg)[:, 1].min() for c in ax.collections if hasattr(c, "get_segments")
             for seg in c.get_segments() if len(seg)]                              # error bar lines
     assert lows and min(lows) >= 0                                                # 2 ± 6 s drawn from 0
+
+
+def test_identical_lines_in_a_panel_are_named(tmp_path: Path, figures) -> None:
+    root = make_results(tmp_path, {"workload.clients": [1, 8, 64], "policy": POLICIES},
+                        extra=lambda point: {"throughput": 500.0 if point["policy"] != "expo" else 400.0})
+    figs = figures(root)
+    plot = figs["throughput-vs-workload_clients.png"]
+    assert [t.get_text() for t in plot.figure.axes[0].texts] == ["identical here: full-jitter = none"]
+    assert "1 series identical to another" in plot.caption
+    assert not figs["attempts_per_op-vs-workload_clients.png"].figure.axes[0].texts   # they differ there
