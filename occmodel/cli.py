@@ -157,8 +157,14 @@ def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: 
     _warn_censored(target, exp.swept)
     _report_precision(target)
     _report_warmup(target)
+    from .results import read_json
+
+    hottest = read_json(target / "manifest.json").get("dominant_key")
+    if hottest:
+        out.print(hottest, highlight=False, markup=False)
     extra = "" if store is None else f", diagnostics.csv; measured on {store.backend.url.shown}"
-    out.print(f"results in {target}/ (runs.csv, summary.csv, timeseries.csv, latency.csv, manifest.json{extra})")
+    out.print(f"results in {target}/ (runs.csv, summary.csv, timeseries.csv, latency.csv, keys.csv, "
+              f"version_gaps.csv, manifest.json{extra})")
     return runs
 
 

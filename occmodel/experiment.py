@@ -20,7 +20,7 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
@@ -30,6 +30,7 @@ from .config import Scenario, StrictModel, validate_scenario
 from .errors import ConfigError, validate
 from .executors import execute
 from .guards import MAX_EVENT_RATE, MAX_TIME, check_memory
+from .keytable import COLUMNS as KEY_COLUMNS, GAP_COLUMNS, dominant, merge_point
 from .metrics import METRICS, SERIES
 from .model import auto_drain, simulate
 from .plotspec import parse_plot
@@ -324,6 +325,7 @@ def run_task(task: Task) -> dict[str, Any]:
     edges, counts = result.latency
     return {"metrics": result.metrics, "timeseries": result.timeseries,
             "latency": [[float(e) * 1e3, int(c)] for e, c in zip(edges.tolist(), counts.tolist())],
+            "keys": result.keys,
             **({} if found is None else {"warmup": found.record()})}
 
 
@@ -343,6 +345,8 @@ class Sweep:
     summary: Table
     timeseries: Table
     latency: Table
+    keys: Table
+    version_gaps: Table
 
 
 def sweep(experiment: "Experiment | Mapping[str, Any] | str | Path", *, workers: int = 1) -> Sweep:
@@ -591,21 +595,24 @@ def _claim(out: Path, exp: Experiment, force: bool, option: str = "--out", backe
 
 
 # --- writing ---------------------------------------------------------------------------------
-TABLES = ("runs", "summary", "timeseries", "latency")
+TABLES = ("runs", "summary", "timeseries", "latency", "keys", "version_gaps")
 
 
 def tables(exp: Experiment, saved: Callable[[int, int], dict[str, Any]],
            counts: dict[int, int] | None = None) -> dict[str, Table]:
     """The result tables of every run, in grid order (`saved(point, replication)`: what `run_task`
     returned; `counts`: each point's replications, when replications = "auto"): what the CSVs hold
-    and what `sweep` returns, so the two cannot differ. Runs against a real store add `diagnostics`."""
+    and what `sweep` returns, so the two cannot differ. Runs against a real store add `diagnostics`;
+    runs saved by versions before keys.csv leave out `keys` and `version_gaps`."""
     s = exp.settings
-    runs, series, latency, diagnostics = [], [], [], []
+    runs, series, latency, diagnostics, keys, gaps = [], [], [], [], [], []
     for p in exp.points:
         columns = {k: column_value(k, v) for k, v in p.values.items()}
         buckets: dict[float, int] = {}
+        parts = []
         for r in range(s.replications if counts is None else counts[p.index]):
             outcome = saved(p.index, r)
+            parts.append(outcome.get("keys"))
             runs.append({**columns, "replication": r, "seed": s.seed, **outcome["metrics"]})
             if "diagnostics" in outcome:
                 diagnostics.append({**columns, "replication": r, **outcome["diagnostics"]})
@@ -615,12 +622,21 @@ def tables(exp: Experiment, saved: Callable[[int, int], dict[str, Any]],
             for edge, count in outcome["latency"]:
                 buckets[edge] = buckets.get(edge, 0) + count
         latency.extend({**columns, "le_ms": e, "count": buckets[e]} for e in sorted(buckets))
+        if all(parts):
+            key_rows, gap_rows = merge_point(parts)
+            keys.extend({**columns, **row} for row in key_rows)
+            gaps.extend({**columns, **row} for row in gap_rows)
+        else:
+            keys = gaps = None
     cols = exp.swept
     made = {"runs": Table([*cols, "replication", "seed", *METRICS], runs),
             "summary": Table([*cols, "n", *itertools.chain.from_iterable((m, f"{m}_ci95") for m in METRICS)],
                              summarize(runs, cols, METRICS)),
             "timeseries": Table([*cols, "replication", "t_s", *SERIES], series),
             "latency": Table([*cols, "le_ms", "count"], latency)}
+    if keys is not None and gaps is not None:
+        made["keys"] = Table([*cols, *KEY_COLUMNS], keys)
+        made["version_gaps"] = Table([*cols, *GAP_COLUMNS], gaps)
     if diagnostics:
         made["diagnostics"] = Table([*cols, "replication", *(k for k in diagnostics[0] if k not in cols
                                                                and k != "replication")], diagnostics)
@@ -628,8 +644,8 @@ def tables(exp: Experiment, saved: Callable[[int, int], dict[str, Any]],
 
 
 def write_results(exp: Experiment, out: Path, command: str | None = None, store: "StorePlan | None" = None) -> list[Row]:
-    """Rebuild runs.csv, summary.csv, timeseries.csv, latency.csv and manifest.json from saved runs
-    (and diagnostics.csv from runs against a real store)."""
+    """Rebuild runs.csv, summary.csv, timeseries.csv, latency.csv, keys.csv, version_gaps.csv and
+    manifest.json from saved runs (and diagnostics.csv from runs against a real store)."""
     s = exp.settings
     decisions = decided(exp, out)
     found: dict[int, list[dict[str, Any]]] = {}
@@ -646,14 +662,24 @@ def write_results(exp: Experiment, out: Path, command: str | None = None, store:
     made = tables(exp, load, None if decisions is None else {i: d.n for i, d in decisions.items()})
     for name, table in made.items():
         write_csv(out / f"{name}.csv", table.columns, table)
-    rows = {f"{name}.csv": len(made[name]) for name in TABLES}
+    rows = {f"{name}.csv": len(made[name]) for name in TABLES if name in made}
     warmups = [{"point": {k: column_value(k, v) for k, v in p.values.items()}, **_warmup_entry(s.warmup, found[p.index])}
                for p in exp.points]
-    extra = {"rows": rows, "warmup": warmup_record(exp, warmups)}      # plot checks the rows
+    extra = {"rows": rows, "warmup": warmup_record(exp, warmups),      # plot checks the rows
+             "dominant_key": dominant_key(exp, made.get("keys", []))}
     if decisions is not None:
         extra["precision"] = precision_record(exp, decisions)
     write_json(out / "manifest.json", {**manifest(exp, command, store), **extra})
     return list(made["runs"])
+
+
+def dominant_key(exp: Experiment, keys: Sequence[Row]) -> str | None:
+    """`keytable.dominant` over the points: the line `run` prints when one key holds the conflicts."""
+    by_point: dict[tuple[Any, ...], list[Row]] = {}
+    for row in keys:
+        by_point.setdefault(tuple(row[c] for c in exp.swept), []).append(row)
+    return dominant([(_where(p), by_point.get(tuple(column_value(c, p.values[c]) for c in exp.swept), []),
+                      p.scenario.workload.keys.count) for p in exp.points])
 
 
 def _checked(p: Point, timeseries: dict[str, list[float]], bin_width: float) -> dict[str, Any]:

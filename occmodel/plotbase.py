@@ -17,7 +17,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.axis import Axis  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 
 from occmodel.errors import ConfigError  # noqa: E402
 from occmodel.results import Row, read_csv, read_json, write_bytes_atomic  # noqa: E402
@@ -66,6 +68,22 @@ class Results(NamedTuple):
     timeseries: list[Row]
     latency: list[Row]
     runs: list[Row] = []            # runs.csv: what a summary cell is over (e.g. replications where a metric is defined)
+    key_rows: list[Row] = []        # keys.csv (per point: keys by conflicts, then "other")
+    gap_rows: list[Row] = []        # version_gaps.csv (per point: conflicts per version gap)
+
+
+class _Plain(LogFormatter):
+    """Log-axis tick labels as plain numbers: 40 and 0.01, not 4×10¹ and 1e-02."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return f"{x:g}"
+
+
+def log_axis(axis: Axis) -> None:
+    """A log scale on `axis` with plain-number tick labels."""
+    getattr(axis.axes, f"set_{axis.axis_name}scale")("log")
+    axis.set_major_formatter(_Plain())
+    axis.set_minor_formatter(_Plain(minor_thresholds=(1, 0.4)))
 
 
 def seconds(v: Any) -> float | None:
@@ -141,7 +159,7 @@ def check_complete(d: Path, manifest: Any, summary: list[Row]) -> None:
                                                        f"{reps} replications: truncated or from another run")
     rows = manifest.get("rows")
     for name, n in (rows.items() if isinstance(rows, dict) else ()):
-        if name in ("timeseries.csv", "latency.csv") and (d / name).exists() and len(read_csv(d / name)) != n:
+        if name in ("timeseries.csv", "latency.csv", "keys.csv", "version_gaps.csv") and (d / name).exists() and len(read_csv(d / name)) != n:
             raise ConfigError(str(d / name), {}, f"has {len(read_csv(d / name))} rows but the manifest says {n}: "
                                                  "truncated or edited (rewrite it with occmodel run)")
 
@@ -158,6 +176,8 @@ def load(results_dir: Path) -> Results:
     d = Path(results_dir)
     rows = {n: read_csv(d / f"{n}.csv") if (d / f"{n}.csv").exists() else []
             for n in ("summary", "timeseries", "latency")}
+    extra = {f: read_csv(d / f"{n}.csv") if (d / f"{n}.csv").exists() else []
+             for f, n in (("key_rows", "keys"), ("gap_rows", "version_gaps"))}
     manifest = read_json(d / "manifest.json") if (d / "manifest.json").exists() else {}
     check_complete(d, manifest, rows["summary"])
     swept = manifest.get("swept", [])
@@ -177,7 +197,7 @@ def load(results_dir: Path) -> Results:
     return Results(manifest.get("name", d.name), manifest.get("config", {}), keys,
                    [k for k in keys if k in numeric and len(keys[k]) >= AXIS_VALUES], by, series,
                    {s: cmap(i % cmap.N) for i, s in enumerate(series)}, int(reps), **rows,
-                   runs=read_csv(d / "runs.csv") if (d / "runs.csv").exists() else [])
+                   runs=read_csv(d / "runs.csv") if (d / "runs.csv").exists() else [], **extra)
 
 
 def replications_text(res: Results) -> str:

@@ -22,15 +22,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.axis import Axis  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import LogFormatter, NullLocator  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
 from occmodel.errors import ConfigError  # noqa: E402
 from occmodel.plotbase import (DPI, FORMATS, LOW_SUCCESS, LOW_SUCCESS_NOTE, Plot, Results,  # noqa: E402
-                               bound_metrics, describe, focus_point, is_batch, load, low_success, matches, number,
-                               replications_text, save, seconds, series_label)
+                               bound_metrics, describe, focus_point, is_batch, load, log_axis, low_success, matches,
+                               number, replications_text, save, seconds, series_label)
+from occmodel.plots_keys import keys_plot  # noqa: E402
 from occmodel.plots_map import heatmap_plots  # noqa: E402
 from occmodel.plots_timeseries import timeseries_plot  # noqa: E402
 from occmodel.results import read_json, write_atomic  # noqa: E402
@@ -98,19 +98,6 @@ def _legend(fig: Figure, res: Results, shown: list[str | None], metric: str = ""
           if metric == "latency" and any(np.isfinite(number(r, col)) for r in res.summary)]
     if h:
         fig.legend(handles=h, loc="outside right upper", fontsize=8)
-
-
-class _Plain(LogFormatter):
-    """Log-axis tick labels as plain numbers: 40 and 0.01, not 4×10¹ and 1e-02."""
-
-    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
-        return f"{x:g}"
-
-
-def _log(axis: Axis) -> None:
-    getattr(axis.axes, f"set_{axis.axis_name}scale")("log")
-    axis.set_major_formatter(_Plain())
-    axis.set_minor_formatter(_Plain(minor_thresholds=(1, 0.4)))
 
 
 def _panels(n: int, width: float = 5.0, sharey: bool = False) -> tuple[Figure, list[Any]]:
@@ -234,13 +221,13 @@ def _line_plot(res: Results, x: str, metric: str) -> Plot:
         ax.set_title(title, fontsize=10, color=res.colours[series[0]] if split else "black")
         log_x = min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 10  # never with a 0 among the values
         if log_x:
-            _log(ax.xaxis)
+            log_axis(ax.xaxis)
         if len(xs_all) <= 8:                                         # tick exactly the swept values
             ax.set_xticks(xs_all, tick_labels(xs_all, log_x))
             ax.xaxis.set_minor_locator(NullLocator())
         ax.grid(True, alpha=0.3)
     if log_y:                                                        # one y axis shared by all panels
-        _log(axs[0].yaxis)
+        log_axis(axs[0].yaxis)
         axs[0].set_ylim(bottom=min((y for y in lows if y > 0), default=1.0) / 1.5)
     drawn = sum(len(series) for _, series in panels)                 # series lines that could carry all_p99
     _legend(fig, res, [s for s in res.series if s in shown], metric,
@@ -308,7 +295,7 @@ def _bar_plot(res: Results) -> Plot:
         by = res.by if res.by != "policy" and len(groups) == 1 else ""
         ax.set(xlabel=", ".join(res.keys) or by, ylabel=_names(metric)[1])
         if metric == "latency":
-            _log(ax.yaxis)
+            log_axis(ax.yaxis)
         ax.grid(True, axis="y", alpha=0.3)
     _legend(fig, res, res.series)
     errbars = f", error bars: 95 % CI over {replications_text(res)}" if res.replications > 1 else ""
@@ -357,8 +344,8 @@ def _ccdf_plot(res: Results) -> Plot | None:
     if not ax.lines:
         plt.close(fig)
         return None
-    _log(ax.xaxis)
-    _log(ax.yaxis)
+    log_axis(ax.xaxis)
+    log_axis(ax.yaxis)
     ax.set(ylim=(floor, 1.5), xlabel=NAMES["ccdf"][1], ylabel="P(latency > x)  (1 − CDF)")
     for p, lab in ((0.5, "p50"), (1e-2, "p99"), (1e-3, "p99.9")):
         if p > floor:
@@ -396,6 +383,8 @@ def build_figures(results: Path | Results) -> list[Plot]:
         plots.append(_ccdf_plot(res))
     if res.timeseries:
         plots.append(timeseries_plot(res))
+    if res.key_rows:
+        plots.append(keys_plot(res))
     return [p for p in plots if p is not None]
 
 

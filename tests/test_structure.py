@@ -35,7 +35,7 @@ LAYERS = {
     "occmodel.client": 3, "occmodel.workload": 3, "occmodel.hedging": 3, "occmodel.guards": 3,
     "occmodel.model": 4,
     # 5: sweeps of runs (bounds: the grammar an experiment file is checked with)
-    "occmodel.bounds": 5, "occmodel.executors": 5, "occmodel.warmup": 5, "occmodel.experiment": 6,
+    "occmodel.bounds": 5, "occmodel.executors": 5, "occmodel.keytable": 5, "occmodel.warmup": 5, "occmodel.experiment": 6,
     # 5: the [plot] and [compare] tables an experiment file is checked with (compare: paired differences)
     "occmodel.plotspec": 5, "occmodel.compare": 5,
     # 5: real stores driven by the model's clients' logic (beside the executors: another place runs go)
@@ -43,7 +43,7 @@ LAYERS = {
     "occmodel.backends.redis_store": 5, "occmodel.backends.postgres_store": 5, "occmodel.backends.real": 5,
     "occmodel.backends.calibrate": 5,
     # 7: readers of results, 8: entry points
-    "occmodel.plotbase": 7, "occmodel.plots_timeseries": 7, "occmodel.plots": 7, "occmodel.testing": 7,
+    "occmodel.plotbase": 7, "occmodel.plots_timeseries": 7, "occmodel.plots_keys": 7, "occmodel.plots": 7, "occmodel.testing": 7,
     "occmodel.bench": 7, "occmodel.bench_reference": 7, "occmodel.reference": 7, "occmodel.tune": 7, "occmodel.plots_tune": 7,
     "occmodel.plots_map": 7, "occmodel.plots_compare": 7,
     "occmodel.reality": 7,     # issue 17: the model beside a measured sweep
