@@ -32,7 +32,7 @@ LAYERS = {
     "occmodel.config": 2,
     # 3: the model's parts, 4: the model
     "occmodel.network": 3, "occmodel.store": 3, "occmodel.trace": 3, "occmodel.metrics": 3,
-    "occmodel.client": 3, "occmodel.workload": 3, "occmodel.hedging": 3, "occmodel.guards": 3,
+    "occmodel.client": 3, "occmodel.workload": 3, "occmodel.keystats": 3, "occmodel.hedging": 3, "occmodel.guards": 3,
     "occmodel.model": 4,
     # 5: sweeps of runs (bounds: the grammar an experiment file is checked with)
     "occmodel.bounds": 5, "occmodel.executors": 5, "occmodel.keytable": 5, "occmodel.warmup": 5, "occmodel.experiment": 6,
