@@ -96,7 +96,7 @@ def _row(rank: int | None, key: int | str, v: np.ndarray, all_conflicts: int,
     return {"rank": rank, "key": key, "operations": int(v[_OPS]), "attempts": int(v[_ATT]), "conflicts": conflicts,
             "conflict_rate": float(rate[0]), "conflict_rate_ci95": float(rate[1]),
             "share": float(share[0]), "share_ci95": float(share[1]),
-            "mean_version_gap": v[_GSUM] / conflicts if conflicts else math.nan,
+            "mean_version_gap": float(v[_GSUM]) / conflicts if conflicts else math.nan,
             "max_version_gap": int(v[_GMAX]) if conflicts else None,
             "stale_conflicts": int(v[_STALE]), "fresh_conflicts": conflicts - int(v[_STALE])}
 

@@ -1,7 +1,7 @@
 """The conflict analysis as a picture: is it a hot-key problem, and how far behind are clients?
 
-One row of panels per shown point (the first numeric swept key's values, the other keys at the
-focus point), one line per series (policy), from keys.csv and version_gaps.csv:
+One row of panels per shown point (the values of the first numeric swept key, else of the first
+swept key; the other keys at the focus point), one line per series (policy), from keys.csv and version_gaps.csv:
 - share of all conflicts against key rank (log-log): a steep drop means a few keys cause most of
   the wasted work; the dotted line is an even spread over the keyspace;
 - conflict rate (conflicted / all attempts on the key) against key rank (log-log);
@@ -30,13 +30,15 @@ FEW_GAPS = 12    # up to this largest gap, the gap distribution is drawn as bars
 
 
 def _shown(res: Results) -> list[dict[str, Any]]:
-    """The points drawn: each value of the first numeric swept key (at most MAX_ROWS, the largest
-    always among them), the other keys at the focus point."""
+    """The points drawn: each value of the first numeric swept key (else the first swept key; at
+    most MAX_ROWS of them, the largest always among them), the other keys at the focus point."""
     focus = focus_point(res)
-    if not res.axes:
+    if not res.keys:
         return [focus]
-    x = res.axes[0]
-    values = sorted(res.keys[x], key=seconds)
+    x = res.axes[0] if res.axes else next(iter(res.keys))
+    values = list(res.keys[x])
+    if all(seconds(v) is not None for v in values):
+        values.sort(key=seconds)
     if len(values) > MAX_ROWS:
         picks = np.linspace(0, len(values) - 1, MAX_ROWS).round().astype(int)
         values = [values[i] for i in dict.fromkeys(picks.tolist())]

@@ -112,6 +112,8 @@ def test_keys_csv_sums_to_the_runs_totals(e2e):
         assert sum(r["conflicts"] for r in gaps if r["policy"] == label) == conflicts
         assert [r["conflicts"] for r in ks] == sorted((r["conflicts"] for r in ks), reverse=True)
         assert ks[0]["key"] == 0                                 # the hot key
+        assert all(isinstance(r["mean_version_gap"], float) and r["mean_version_gap"] >= 1
+                   for r in ks if r["conflicts"])                # a plain number in the CSV
         mean_share = sum(r["top_key_conflict_share"] for r in mine) / len(mine)
         assert abs(ks[0]["share"] - mean_share) <= ks[0]["share_ci95"] + 0.05
     rows = read_json(out / "manifest.json")["rows"]
