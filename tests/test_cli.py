@@ -237,7 +237,7 @@ def test_a_full_disk_stops_with_one_message_and_no_half_written_file(tmp_path):
     runs = [p for p in saved if p.name.startswith("p0")]
     assert 0 < len(runs) < 40
     for p in runs:
-        assert set(json.loads(p.read_text())) == {"metrics", "timeseries", "latency"}
+        assert set(json.loads(p.read_text())) == {"metrics", "timeseries", "latency", "keys"}
     assert second == "rc=0" and len((tmp_path / "resumed" / "runs.csv").read_text().splitlines()) == 41
     kept = {p.name: p.read_bytes() for p in runs}
     assert all((tmp_path / "resumed" / "runs" / n).read_bytes() == b for n, b in kept.items())   # none redone
