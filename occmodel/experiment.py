@@ -29,7 +29,7 @@ from .compare import parse_table as parse_compare
 from .config import Scenario, StrictModel, validate_scenario
 from .errors import ConfigError, validate
 from .executors import execute
-from .guards import MAX_EVENT_RATE, MAX_TIME, check_memory
+from .guards import MAX_EVENT_RATE, MAX_TIME, check_bins, check_memory
 from .keytable import COLUMNS as KEY_COLUMNS, GAP_COLUMNS, dominant, merge_point
 from .metrics import METRICS, SERIES
 from .model import auto_drain, simulate
@@ -225,6 +225,9 @@ def load_experiment(source: str | Path | Mapping[str, Any], replications: int | 
             if p.scenario.workload.kind == "batch":
                 raise ConfigError("experiment.warmup", "auto", "needs a closed or open workload: a batch run measures "
                                   f"every operation from t = 0 (at {_where(p)})")
+    if any(p.scenario.workload.kind != "batch" for p in points):     # batch runs ignore the window
+        warmup = settings.duration if settings.warmup == "auto" else settings.warmup   # auto: at most a window
+        check_bins("experiment.bin", settings.bin, warmup + settings.duration)
     bounds = raw.get("bounds", [])
     if not isinstance(bounds, list):
         raise ConfigError("bounds", bounds, "expected an array of tables: [[bounds]] entries")

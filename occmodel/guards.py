@@ -38,6 +38,9 @@ MAX_TIME = 3600.0
 MAX_EVENT_RATE = 1e7
 PACE_EVERY = 4096          # operation starts + retries between two looks at the event count
 PACE_EVENTS = 250_000      # the rate is judged over at least this many events (~2 s of wall time)
+# time-series bins of one run (a dozen series of them: ~100 MB at the limit). A closed or open
+# run's window is checked before it starts; a batch run's series grow with the run
+MAX_BINS = 1_000_000
 # memory estimate per simulated client and per key, bytes (see tests/test_guards.py, slow test)
 BYTES_PER_CLIENT = 9_400
 BYTES_PER_KEY = 64
@@ -69,6 +72,20 @@ def out_of_time(max_time: float, done: int, total: int) -> ConfigError:
                        f"the batch run reached this simulated-time limit with {total - done} of {total} "
                        "operations unfinished (retries that never succeed? policy.max_attempts = 0 is "
                        "unlimited); raise experiment.max_time or bound the retries")
+
+
+def check_bins(key: str, bin_width: float, window: float) -> None:
+    """Refuse a window (warmup + duration) that would need more than `MAX_BINS` bins of `bin_width`."""
+    if window / bin_width > MAX_BINS:
+        raise ConfigError(key, f"{bin_width:g}s", f"warmup + duration = {window:g} s would need "
+                          f"{window / bin_width:.3g} time-series bins of it, more than {MAX_BINS:,}: "
+                          "use a wider bin or a shorter window")
+
+
+def too_many_bins(bin_width: float, now: float) -> ConfigError:
+    """The error for a batch run whose time series passed `MAX_BINS` bins."""
+    return ConfigError("experiment.bin", f"{bin_width:g}s", f"the batch run passed t = {now:g} s, more than "
+                       f"{MAX_BINS:,} time-series bins of it: use a wider bin")
 
 
 class Pace:

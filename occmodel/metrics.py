@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .guards import MAX_BINS, too_many_bins
 from .keystats import KeyStats
 from .outcomes import CONFLICT, ERROR, OK, REJECTED, TIMEOUT, TOO_OLD
 
@@ -151,6 +152,10 @@ class Recorder:
     def _bin(self, now: float) -> int:
         i = int(now * self.inv_bin)
         if i >= len(self._starts):
+            if self.t1 < math.inf:      # the drain, past every bin that is shown: one overflow bin
+                return len(self._starts) - 1
+            if i >= MAX_BINS:
+                raise too_many_bins(self.bin, now)
             grow = max(i + 1, 2 * len(self._starts)) - len(self._starts)
             for name, values in self.series.items():
                 values.extend([0.0 if name == "breaker_open" else 0] * grow)
@@ -237,7 +242,10 @@ class Recorder:
                 self._successes[int(now * self.inv_bin)] += 1
             except IndexError:
                 self._successes[self._bin(now)] += 1
-            self._by_start[int(start * self.inv_bin)] += 1     # its bin exists: made when it started
+            try:
+                self._by_start[int(start * self.inv_bin)] += 1
+            except IndexError:           # started in the drain, past the shown bins
+                self._by_start[self._bin(start)] += 1
             self.last_success = now
         elif outcome == REJECTED:
             self._rejections[self._bin(now)] += 1
@@ -273,6 +281,8 @@ class Recorder:
         """A breaker was open from `opened` to `closed`; `share` = 1 / number of breakers."""
         self.breaker_open_time += share * max(0.0, min(closed, self.t1) - max(opened, self.t0))
         t, series = opened, self.series["breaker_open"]
+        if self.t1 < math.inf:          # past the shown bins: nothing to draw
+            closed = min(closed, (len(series) - 1) * self.bin)
         while t < closed:
             i = self._bin(t)
             edge = min(closed, (i + 1) * self.bin)

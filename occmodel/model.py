@@ -22,7 +22,7 @@ from .client import Client, Op
 from .config import Scenario, validate_scenario
 from .errors import ConfigError
 from .distributions import BLOCK, Sampler, blocks
-from .guards import MAX_EVENT_RATE, MAX_TIME, PACE_EVERY, Pace, check_memory, out_of_time
+from .guards import MAX_EVENT_RATE, MAX_TIME, PACE_EVERY, Pace, check_bins, check_memory, out_of_time
 from .metrics import Recorder
 from .network import Network
 from .policies import build_policy
@@ -261,9 +261,16 @@ SCENARIO_TABLES
     sc = validate_scenario(dict(scenario) if not isinstance(scenario, Scenario) else scenario)
     seed, replication = whole("seed", seed), whole("replication", replication)
     dur = DEFAULT_DURATION if duration is None else positive("duration", duration)
+    start, width = argument("warmup", warmup), positive("bin", bin)
+    if sc.workload.kind != "batch":
+        check_bins("bin", width, start + dur)
+    if trace_op is not None and (isinstance(trace_op, bool) or not isinstance(trace_op, (int, np.integer))
+                                 or trace_op < -1):
+        raise ConfigError("trace_op", trace_op, "expected None, an operation number >= 0, or -1 (the first "
+                          "operation after the warm-up)")
     check_memory([sc])
-    sim = Simulation(sc, seed=seed, replication=replication, duration=dur, warmup=argument("warmup", warmup),
-                     bin_width=positive("bin", bin), trace_op=trace_op, max_time=positive("max_time", max_time),
+    sim = Simulation(sc, seed=seed, replication=replication, duration=dur, warmup=start,
+                     bin_width=width, trace_op=trace_op, max_time=positive("max_time", max_time),
                      drain=drain_argument(drain), max_event_rate=rate_argument(max_event_rate), lean=bool(lean))
     return sim.run()
 

@@ -225,6 +225,10 @@ CASES += [
     ("compare", {}, "compare.baseline"),
     ("compare", {"baseline": "a", "metrics": ["p99"]}, "compare.metrics"),
     ("compare", {"baseline": "a", "against": "b"}, "compare.against"),
+    # more time-series bins than a run may keep (a traceback once: MemoryError, OverflowError)
+    ("experiment.bin", "1ns", "experiment.bin"),
+    ("experiment.duration", "1e300s", "warmup + duration"),
+    ("experiment.warmup", "1e300s", "warmup + duration"),
     # valid configs that could not end: stopped at run time by a guard, and still nothing written
     ("scenario", {"workload": {"kind": "open", "rate": 1e5}, "network": {"one_way": "1us"},
                   "store": {"faults": [{"kind": "error", "probability": 1.0}]},

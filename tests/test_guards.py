@@ -7,7 +7,7 @@ import pytest
 import occmodel
 from occmodel.errors import ConfigError
 from occmodel.experiment import load_experiment
-from occmodel.guards import (BYTES_PER_CLIENT, MAX_EVENT_RATE, PACE_EVENTS, SPIN_LIMIT, Pace, check_memory,
+from occmodel.guards import (BYTES_PER_CLIENT, MAX_BINS, MAX_EVENT_RATE, PACE_EVENTS, SPIN_LIMIT, Pace, check_memory,
                              estimate_bytes)
 
 BREAKER = {"workload": {"kind": "closed", "clients": 2}, "network": {"one_way": "1ms"},
@@ -158,3 +158,46 @@ def test_pace_judges_over_at_least_pace_events():
 def test_simulate_rejects_a_bad_max_event_rate(value):
     with pytest.raises(ConfigError, match="^max_event_rate: got"):
         occmodel.simulate({"network": {"one_way": "1ms"}}, seed=1, max_event_rate=value)
+
+
+# --- time-series bins (found auditing issue 13: MemoryError / OverflowError tracebacks) -----------
+@pytest.mark.parametrize("args", [{"bin": "1e-12s"}, {"duration": 1e300}, {"warmup": 1e300}, {"bin": "1us", "duration": 2}])
+def test_a_window_of_too_many_bins_is_refused_before_it_runs(args):
+    with pytest.raises(ConfigError, match=rf"^bin: got .*warmup \+ duration = .* more than {MAX_BINS:,}"):
+        occmodel.simulate({"network": {"one_way": "1ms"}}, **{"seed": 1, "duration": "10ms", **args})
+    occmodel.simulate({"network": {"one_way": "1ms"}}, seed=1, duration=1, bin=1 / MAX_BINS)   # at the limit
+
+
+def test_a_batch_run_stops_when_its_series_pass_the_bin_limit():
+    with pytest.raises(ConfigError, match=rf"^experiment.bin: got '1e-09s'; the batch run passed .* {MAX_BINS:,}"):
+        occmodel.simulate({"workload": {"kind": "batch"}, "network": {"one_way": "1ms"}}, seed=1, bin="1ns")
+
+
+def test_the_drain_past_the_window_keeps_one_overflow_bin():
+    """Bins past the window are never shown: events in the drain (or in a long breaker opening)
+    share one overflow bin instead of growing the series without bound."""
+    from occmodel.metrics import Recorder
+
+    r = Recorder(t0=0.0, t1=1.0, bin_width=0.1, keys=4)
+    n = len(r.series["starts"])
+    r.start(0.05)
+    r.start(1e9)                               # before: a series of 10^10 bins (MemoryError)
+    r.breaker_open(0.95, 1e12, 1.0)            # before: a loop over 10^13 bins
+    assert all(len(v) == n for v in r.series.values())
+    assert r.timeseries(1.0)["starts"] == [1] + [0] * 9
+    assert r.timeseries(1.0)["breaker_open"][-1] == pytest.approx(0.5)
+    m = occmodel.simulate({"workload": {"kind": "closed", "clients": 1}, "operation": {"kind": "call"},
+                           "store": {"commit": {"service": "3s"}}}, seed=1, duration=4, bin="1s")
+    assert m.metrics["operations"] == 2 and len(m.timeseries["starts"]) == 4
+    # operations that start and succeed in the drain, bins past the window (an IndexError once)
+    busy = {"workload": {"kind": "closed", "clients": 4}, "operation": {"kind": "call"},
+            "store": {"commit": {"service": {"dist": "exponential", "mean": "50ms"}}}}
+    r = occmodel.simulate(busy, seed=3, duration=0.1, bin=0.01)
+    assert r.metrics["censored"] == 0 and len(r.timeseries["starts"]) == 10
+    assert sum(r.timeseries["starts"]) == r.metrics["operations"]
+
+
+@pytest.mark.parametrize("value", ["x", 1.5, True, -2])
+def test_simulate_rejects_a_bad_trace_op(value):
+    with pytest.raises(ConfigError, match="^trace_op: got"):
+        occmodel.simulate({"network": {"one_way": "1ms"}}, seed=1, duration="10ms", trace_op=value)
