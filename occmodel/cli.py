@@ -130,7 +130,9 @@ def run(config: str, out_dir: str | None, workers: int | None, replications: int
 
 
 def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: str | None,
-         force: bool = False, option: str = "--out", store: Any = None) -> list[dict]:
+         force: bool = False, option: str = "--out", store: Any = None, note: str = "") -> list[dict]:
+    """Run `exp` into `target` under a progress bar; `note` is printed once the directory is
+    known to be ours (not above a refusal)."""
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
     from rich.text import Text
@@ -148,13 +150,21 @@ def _run(exp: Any, target: Path, workers: int | None, executor: str, scheduler: 
         task = bar.add_task("runs", total=len(exp.points) * (s.precision.min if s.replications == "auto" else s.replications))
 
         def progress(done: int, total: int) -> None:
+            nonlocal note
+            if note:
+                bar.console.print(note, highlight=False)
+                note = ""
             bar.update(task, completed=done, total=total)
 
-        runs = run_experiment(exp, target, workers=workers, executor=executor, scheduler=scheduler,
-                              progress=progress, command=" ".join(["occmodel", *sys.argv[1:]]), force=force,
-                              option=option, store=store)
+        try:
+            runs = run_experiment(exp, target, workers=workers, executor=executor, scheduler=scheduler,
+                                  progress=progress, command=" ".join(["occmodel", *sys.argv[1:]]), force=force,
+                                  option=option, store=store)
+        except ConfigError:
+            bar.update(task, visible=False)     # refused: the error is the one line the user reads
+            raise
     print_summary(target)
-    _warn_censored(target, exp.swept)
+    warn_censored(target, exp.swept)
     _report_precision(target)
     _report_warmup(target)
     from .results import read_json
@@ -179,7 +189,7 @@ SHOWN = (("throughput", "ops/s", "{:.1f}"), ("success_rate", "success", "{:.3f}"
 CENSORED_WARN = 0.001   # warn when more than 0.1 % of a point's measured operations never finished
 
 
-def _warn_censored(target: Path, swept: list[str]) -> None:
+def warn_censored(target: Path, swept: list[str]) -> None:
     """Name the points whose latency tails are cut off: measured operations still unfinished
     when the drain ended (`censored`) above `CENSORED_WARN` of the point's operations."""
     from .results import read_csv
@@ -350,8 +360,8 @@ def check(config: str, results_dir: str | None, workers: int | None, force: bool
     runs = saved_runs(exp, target)
     if runs is None:
         _writable("--results", target)
-        err.print(f"no matching saved results in {target}: running {config}")
-        runs = _run(exp, target, workers, "local", None, force, "--results")
+        runs = _run(exp, target, workers, "local", None, force, "--results",
+                    note=f"no matching saved results in {target}: running {config}")
     verdicts = evaluate(exp.bounds, runs, exp.swept)
     if out.is_terminal:
         out.print(table(verdicts))

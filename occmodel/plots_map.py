@@ -22,7 +22,7 @@ from matplotlib.colors import LogNorm, Normalize
 
 from occmodel.plotbase import DPI, Plot, Results, describe, focus_point, number, seconds, series_label, series_of
 from occmodel.plotspec import DEFAULT_HEATMAP, PlotTable, heatmap_axes
-from occmodel.stats import is_missing
+from occmodel.stats import LOW_SUCCESS, is_missing
 
 COLLAPSE = "collapsed"
 THRESHOLD = 0.5          # P(collapse) at the boundary
@@ -136,6 +136,9 @@ def heatmap_plot(res: Results, x: str, y: str, metric: str, labels: dict[str, st
     xs, ys = (sorted(res.keys[k], key=seconds) for k in (x, y))
     grids = {s: _grid(res, x, y, metric, s, fixed) for s in res.series}
     collapse = {s: _grid(res, x, y, COLLAPSE, s, fixed)[0] for s in res.series}
+    # a latency map shows each cell's success rate where it is low (issue 12: never latency alone)
+    success = {s: _grid(res, x, y, "success_rate", s, fixed)[0] for s in res.series} if metric.endswith("_ms") else {}
+    flagged = 0
     has_boundary = any(np.isfinite(c).any() for c in collapse.values())
     norm = _norm(metric, np.concatenate([g[0].ravel() for g in grids.values()]))
     cmap = plt.get_cmap("Reds" if metric == COLLAPSE else "viridis").with_extremes(bad="0.88")
@@ -157,8 +160,11 @@ def heatmap_plot(res: Results, x: str, y: str, metric: str, labels: dict[str, st
             for i in range(len(xs)):
                 v = mean[j, i]
                 dark = np.isfinite(v) and sum(cmap(norm(v))[:3]) < 1.5
-                ax.text(i, j, _text(metric, v, ci[j, i], defined[j, i], total[j, i]), ha="center", va="center",
-                        fontsize=8, color="white" if dark else "black")
+                text = _text(metric, v, ci[j, i], defined[j, i], total[j, i])
+                rate = success[s][j, i] if success else math.nan
+                if np.isfinite(v) and np.isfinite(rate) and rate < LOW_SUCCESS:
+                    text, flagged = f"{text}\nsuccess {rate:.2f}!", flagged + 1
+                ax.text(i, j, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
         segs = boundary(collapse[s])
         if segs:
             drawn += 1
@@ -183,6 +189,9 @@ def heatmap_plot(res: Results, x: str, y: str, metric: str, labels: dict[str, st
                      "(a run collapsed: successes / arrivals < 0.5 over the last half of the measured window)")
         if not drawn:
             notes.append("no panel crosses it: every cell is on one side")
+    if flagged:
+        notes.append(f"success r!: success rate r < {LOW_SUCCESS:g}, where a success-only latency leaves out the "
+                     "failed operations (compare all_* latencies)")
     if metric == COLLAPSE:
         notes.append("k/n: k of n replications collapsed")
     else:
@@ -194,7 +203,8 @@ def heatmap_plot(res: Results, x: str, y: str, metric: str, labels: dict[str, st
     per = f"one panel per {res.by}" if res.by else "one panel"
     return Plot(f"heatmap-{metric}.png",
                 f"Metastability map of {metric} ({metric_label(metric)}) over {x} (across) × {y} (up), {per}, "
-                f"cell values printed{'; collapse boundary drawn' if has_boundary else ''}{where}.", fig)
+                f"cell values printed{'; collapse boundary drawn' if has_boundary else ''}{where}"
+                f"{f'; {flagged} cells with success rate < {LOW_SUCCESS:g} flagged' if flagged else ''}.", fig)
 
 
 def heatmap_plots(res: Results) -> list[Plot]:

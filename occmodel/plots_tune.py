@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from occmodel.plotbase import DPI, save  # noqa: E402
 from occmodel.plots import NAMES  # noqa: E402
+from occmodel.stats import LOW_SUCCESS  # noqa: E402
 from occmodel.tune import Trial, TuneSpec  # noqa: E402
 
 X = "attempts_per_op"
@@ -78,6 +79,14 @@ def pareto_plot(spec: TuneSpec, trials: Sequence[Trial], chosen: Trial | None, t
                                                    label=None if shaded else "infeasible side of a constraint")
         (ax.set_xlim if vertical else ax.set_ylim)(lo, hi)
         shaded = True
+    low = [t for t in trials if y.endswith("_ms") and t.objective is not None and t.summary.get(X) is not None
+           and isinstance(t.summary.get("success_rate"), float) and t.summary["success_rate"] < LOW_SUCCESS]
+    for t in low:      # success-only latency of a trial that often fails: never read without its success rate
+        ax.annotate(f"{t.summary['success_rate']:.2f}!", (t.summary[X], t.objective), xytext=(4, 4),
+                    textcoords="offset points", fontsize=7, color="tab:red")
+    if low:
+        ax.text(0.01, 0.01, f"r!: success rate r < {LOW_SUCCESS:g}: that trial's {y} leaves out its failed "
+                "operations", transform=ax.transAxes, fontsize=7, color="tab:red")
     others = [b.limits[0].text for b in spec.constraints if b.limits[0].metric not in (X, y)]
     ax.set(xlabel=axis_label(X) + " (amplification)", ylabel=f"{axis_label(y)} — {spec.direction}")
     ax.grid(True, alpha=0.3)

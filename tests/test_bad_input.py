@@ -132,6 +132,8 @@ CASES += [
     ("scenario.operation.reads", 5, "keys.count"),
     ("scenario.operation", {"kind": "call", "reads": 5}, "keys.count"),
     ("scenario.policy.kind", "magic", "scenario.policy"),
+    ("scenario.policy.kind", {"kind": "none"}, "scenario.policy.kind"),     # found by tests/test_fuzz_simulate.py
+    ("scenario.policy.kind", ["none"], "scenario.policy.kind"),
     ("scenario.policy.mode", "partial", "scenario.policy.mode"),
     ("scenario.policy.multiplier", "x", "scenario.policy.multiplier"),
     ("scenario.policy", {"kind": "circuit_breaker", "scope": "planet"}, "scenario.policy"),
@@ -310,11 +312,14 @@ def invoke_limited(args: list[str]) -> Any:
         signal.signal(signal.SIGALRM, old)
 
 
-def check_refused(result: Any, key: str, tmp_path: Path, before: set[Path]) -> None:
+def check_refused(result: Any, key: str, tmp_path: Path, before: set[Path], one_line: bool = True) -> None:
+    """Exit 2 in time, no traceback, the key named, nothing written; and (but for click's own usage
+    errors, which add a usage line) one line: no progress bar left above the message."""
     assert not isinstance(result.exception, TimeLimit), result.exception
     assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
     assert "Traceback" not in result.output
     assert key in result.output, result.output
+    assert not one_line or len(result.output.strip().splitlines()) == 1, result.output
     assert set(tmp_path.rglob("*")) == before, "something was written"
 
 
@@ -350,7 +355,7 @@ def test_bad_arguments_are_refused(tmp_path, monkeypatch, args, named):
     monkeypatch.chdir(tmp_path)
     before = set(tmp_path.rglob("*"))
     result = invoke_limited([a.format(cfg=tmp_path / "c.toml", dir=tmp_path) for a in args])
-    check_refused(result, named, tmp_path, before)
+    check_refused(result, named, tmp_path, before, one_line=not result.output.startswith("Usage:"))
 
 
 def test_base_config_is_valid(tmp_path, monkeypatch):

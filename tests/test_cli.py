@@ -260,6 +260,8 @@ def test_check_names_results_when_refusing_another_experiments_directory(tmp_pat
     other = write(tmp_path, TINY.replace('name = "tiny"', 'name = "other"'), "other.toml")
     result = CliRunner().invoke(main, ["check", str(other), "--results", str(out)])
     assert result.exit_code == 2 and "occmodel: error: --results: got" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output     # no "running ..." note above it
+    assert len(list((out / "runs").glob("p*.json"))) == 6            # tiny's 2 points x 3 runs, kept
     assert "'tiny', not 'other'" in result.output and "--out" not in result.output
 
 
@@ -338,3 +340,18 @@ def test_summary_table_prints_every_number_one_way(tmp_path, capsys):
     cli.print_summary(tmp_path)
     table = capsys.readouterr().out
     assert "±" not in table and "1.000" in table and "7.00" in table and "one replication" in table
+
+
+def test_the_censoring_warning_starts_above_one_in_a_thousand(tmp_path, capsys):
+    """Hand-computed: 2 of 1000 measured operations unfinished (0.2 %) warns, naming the point;
+    1 of 1999 (0.05 %) does not; the share is of finished + censored."""
+    from occmodel import cli
+    from occmodel.results import write_csv
+
+    write_csv(tmp_path / "summary.csv", ["policy", "n", "operations", "censored"],
+              [{"policy": "a", "n": 2, "operations": 998, "censored": 2},
+               {"policy": "b", "n": 2, "operations": 1998, "censored": 1},
+               {"policy": "c", "n": 2, "operations": 999, "censored": 1}])
+    cli.warn_censored(tmp_path, ["policy"])
+    text = " ".join(capsys.readouterr().err.split())
+    assert "policy=a (0.20%)" in text and "policy=b" not in text and "policy=c" not in text   # c: exactly 0.1 %

@@ -1,5 +1,6 @@
 """Experiments: config validation, grid expansion, CRN pairing, confidence intervals, resume, executors."""
 import copy
+import math
 import os
 import signal
 import subprocess
@@ -275,3 +276,17 @@ def test_result_files_respect_the_umask(tmp_path):
     assert (tmp_path / "a" / "runs.csv").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "a" / "runs" / "p0000-r000.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "b" / "summary.csv").stat().st_mode & 0o777 == 0o600
+
+
+def test_capacity_inf_as_a_toml_float_is_infinite_capacity(tmp_path):
+    """`capacity = inf` (a TOML float, an OverflowError once) means what `capacity = "inf"` means."""
+    text = ('[experiment]\nname = "c"\nduration = "0.2s"\n[scenario.workload]\nclients = 3\n'
+            '[scenario.network]\none_way = "1ms"\n[scenario.store]\ncommit = {capacity = CAP, service = "5ms"}\n')
+    runs = []
+    for cap in ("inf", '"inf"'):
+        (tmp_path / "c.toml").write_text(text.replace("CAP", cap))
+        exp = load_experiment(tmp_path / "c.toml")
+        assert exp.points[0].scenario.store.commit.capacity == math.inf
+        runs.append({k: v for k, v in run_experiment(exp, tmp_path / cap.strip('"') / "x", workers=1)[0].items()
+                     if k != "wall_s"})
+    assert runs[0] == pytest.approx(runs[1], nan_ok=True)

@@ -357,3 +357,16 @@ def test_store_utilization_counts_busy_time_inside_the_window_only():
     sc["workload"]["clients"] = 1
     sc["workload"]["think"] = "30ms"        # busy 30 ms of every 60: [0,30) [60,90) in a 100 ms window
     assert occmodel.simulate(sc, seed=1, duration=0.1).metrics["store_utilization"] == pytest.approx(0.6)
+
+
+def test_batch_runs_have_no_window_and_no_drain():
+    """Every batch operation is measured, however long it runs, and `drain` changes nothing. Two
+    clients share one 2 s server, so all but the first operation also wait 2 s for the other's:
+    makespan 6 × 2 s, every latency ≤ 4 s, far past the 1 s `duration` (ignored)."""
+    sc = {"workload": {"kind": "batch", "clients": 2, "ops_per_client": 3}, "operation": {"kind": "call"},
+          "store": {"commit": {"capacity": 1, "service": "2s"}}}
+    runs = [occmodel.simulate(sc, seed=1, duration="1s", drain=d).metrics for d in ("auto", 0, "10s")]
+    assert all(m["operations"] == 6 and m["censored"] == 0 for m in runs)
+    assert runs[0]["makespan_s"] == pytest.approx(12.0) and runs[0]["max_ms"] == pytest.approx(4000)
+    strip = [{k: v for k, v in m.items() if k != "wall_s"} for m in runs]
+    assert strip[0] == strip[1] == strip[2]

@@ -50,8 +50,8 @@ def make(root: Path, plot: dict[str, Any] | None = None, collapse: bool = True) 
             c = collapses(policy, rate, end, rep) if collapse else 0.0
             runs.append({"workload.schedule.1.rate": rate, "workload.schedule.1.until": end, "policy": policy,
                          "replication": rep, "collapsed": c, "recovery_s": recovery(policy, rate, end, rep),
-                         "throughput": 40.0 - 30 * c, "success_rate": 1.0 - 0.9 * c})
-    metrics = ["collapsed", "recovery_s", "throughput", "success_rate"]
+                         "throughput": 40.0 - 30 * c, "success_rate": 1.0 - 0.9 * c, "p99_ms": 10.0 + 100 * c})
+    metrics = ["collapsed", "recovery_s", "throughput", "success_rate", "p99_ms"]
     points = len(RATES) * len(ENDS) * len(POLICIES)
     config = {"experiment": {"name": "map"}, "scenario": {}, "sweep": {}, **({"plot": plot} if plot else {})}
     write_json(root / "manifest.json", {"name": "map", "swept": swept, "points": points, "replications": REPS,
@@ -108,6 +108,23 @@ def test_cells_land_where_they_belong_and_the_boundary_is_drawn(tmp_path):
     assert texts[(2, 1)] == "6\n(1/3)"                    # rate 80, 23s: only replication 2 recovered, at 4 + 2 s
     assert texts[(0, 0)].startswith("4\n±")               # 3, 4, 5 s: mean 4
     assert [c for c in rec.collections if isinstance(c, LineCollection)]               # boundary on every map
+    plt.close("all")
+
+
+def test_latency_cells_carry_a_low_success_rate(tmp_path):
+    """A latency map flags each cell whose mean success rate is below 0.99 (issue 12): `none` at
+    rate 80, 23s has success (1 - 0.9 · 2/3) = 0.40; cells where nothing collapsed stay unflagged."""
+    res = load(make(tmp_path, {"heatmap": {"metrics": ["p99_ms", "throughput"]}}))
+    plots = {p.name: p for p in heatmap_plots(res)}
+    none = next(ax for ax in plots["heatmap-p99_ms.png"].figure.axes if ax.get_title() == "none")
+    texts = {(round(t.get_position()[0]), round(t.get_position()[1])): t.get_text() for t in none.texts}
+    assert texts[(2, 1)].endswith("\nsuccess 0.40!") and "success" not in texts[(0, 0)]
+    flagged = sum(collapses("none", r, e, 0) > 0 or collapses("none", r, e, 1) > 0 for r in RATES for e in ENDS)
+    assert sum(t.endswith("!") for t in texts.values()) == flagged == 6
+    assert f"{flagged} cells with success rate < 0.99 flagged" in plots["heatmap-p99_ms.png"].caption
+    assert "success r!" in plots["heatmap-p99_ms.png"].figure.get_supxlabel()
+    tput = next(ax for ax in plots["heatmap-throughput.png"].figure.axes if ax.get_title() == "none")
+    assert not any("success" in t.get_text() for t in tput.texts)               # not a latency: nothing beside it
     plt.close("all")
 
 

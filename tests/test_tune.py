@@ -139,3 +139,22 @@ trials = 3
     assert not (tmp_path / "x" / "best.toml").exists()
     res = CliRunner().invoke(main, ["tune", str(cfg), "--trials", "0"])
     assert res.exit_code == 2
+
+
+def test_pareto_flags_trials_whose_latency_covers_few_operations():
+    """A latency objective is success-only: a trial at success 0.80 carries "0.80!" beside its
+    point and the plot says what that means; a trial at 0.995 carries nothing."""
+    from occmodel.plots_tune import pareto_plot
+    from occmodel.tune import Trial, parse_tune
+
+    spec = parse_tune({"params": {"policy.base": {"low": "1ms", "high": "20ms"}}, "minimize": "p99_ms", "trials": 2})
+    trials = [Trial(i, {"policy.base": 0.001 * (i + 1)},
+                    {"n": 2, "attempts_per_op": 1.0 + i, "attempts_per_op_ci95": 0.0, "p99_ms": 5.0 - i,
+                     "p99_ms_ci95": 0.0, "success_rate": rate}, [], 5.0 - i)
+              for i, rate in enumerate([0.995, 0.80])]
+    ax = pareto_plot(spec, trials, trials[0], "t").axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert "0.80!" in texts and "0.99!" not in texts and "0.995!" not in texts
+    assert any(t.startswith("r!: success rate r < 0.99") for t in texts)
+    flat = pareto_plot(spec, trials[:1], trials[0], "t").axes[0]
+    assert not flat.texts

@@ -64,7 +64,7 @@ def build_policy(table: Any, path: str = "policy") -> "Policy":
     if not isinstance(table, dict):
         raise ConfigError(path, table, "expected a table with a 'kind' key")
     kind = table.get("kind")
-    if kind not in REGISTRY:
+    if not isinstance(kind, str) or kind not in REGISTRY:     # a table or list as kind: not hashable
         raise ConfigError(f"{path}.kind", kind, f"expected one of {', '.join(sorted(REGISTRY))}")
     if "style" in table and table["style"] not in styles(kind):
         known = styles(kind)
