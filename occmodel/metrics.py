@@ -285,7 +285,11 @@ class Recorder:
             closed = min(closed, (len(series) - 1) * self.bin)
         while t < closed:
             i = self._bin(t)
-            edge = min(closed, (i + 1) * self.bin)
+            edge = (i + 1) * self.bin
+            if edge <= t:       # t on a bin edge that t * inv_bin rounds below (0.29 * 100 = 28.99...):
+                i = self._bin(edge + 0.5 * self.bin)       # it is the next bin's, or the loop never ends
+                edge = (i + 1) * self.bin
+            edge = min(closed, edge)
             series[i] += share * (edge - t) * self.inv_bin
             t = edge
 

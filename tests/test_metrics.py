@@ -172,3 +172,27 @@ def test_histogram_scans_only_the_buckets_in_use_with_the_same_answers():
     assert counts.sum() == 5300 == a.n and np.array_equal(counts, a.counts[np.nonzero(a.counts)[0]])
     empty = LatencyHistogram()
     assert m.isnan(empty.quantile(0.5)) and [len(x) for x in empty.nonempty()] == [0, 0]
+
+
+def test_breaker_open_time_from_a_bin_edge_that_rounds_down_ends():
+    """Found by the invariants test (a batch run hung): 0.29 * 100 = 28.999..., so the bin of
+    t = 0.29 was taken as 28 and its upper edge, 0.29, never moved the loop on. Hand-computed split:
+    bin 28 holds 0.2853869 → 0.29, bin 29 holds 0.29 → 0.2903869 (in bin widths)."""
+    import signal
+
+    def stuck(signum, frame):
+        raise TimeoutError("breaker_open never ended")
+
+    old = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(10)
+    try:
+        for t1 in (math.inf, 1.0):
+            r = Recorder(t0=0.0, t1=t1, bin_width=0.01, keys=4)
+            r.breaker_open(0.28538690747480383, 0.29038690747480383, 1.0)
+            bins = r.series["breaker_open"]
+            assert bins[28] == pytest.approx((0.29 - 0.28538690747480383) / 0.01)
+            assert bins[29] == pytest.approx((0.29038690747480383 - 0.29) / 0.01)
+            assert sum(bins) == pytest.approx(0.5)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
