@@ -142,6 +142,7 @@ def _band(ys: np.ndarray, ci: np.ndarray, metric: str, log: bool) -> tuple[np.nd
 
 MAX_LINES = 8          # latency lines (series × percentiles) one panel holds before it splits per series
 MAX_SPLIT = 12         # ... unless that would make more panels than this
+MANY_BARS = 6          # more bars than this in a group: their labels are set at 45°
 TICK_GAP = 0.07        # tick labels of swept values closer than this fraction of the axis would overlap
 
 
@@ -286,8 +287,9 @@ def _bar_plot(res: Results) -> Plot:
                                         xytext=(0, 2), textcoords="offset points", fontsize=6, rotation=90,
                                         ha="center", va="bottom")
         if len(groups) == 1:                                         # label the bars themselves
-            ax.set_xticks((np.arange(n) - (n - 1) / 2) * bar, [str(s or "") for s in res.series],
-                          rotation=20, fontsize=8)
+            steep = {"rotation": 45, "ha": "right", "rotation_mode": "anchor"} if n > MANY_BARS else {"rotation": 20}
+            ax.set_xticks((np.arange(n) - (n - 1) / 2) * bar, [str(s or "") for s in res.series], fontsize=8,
+                          **steep)                               # many labels: steeper, so they do not run together
         else:
             ax.set_xticks(range(len(groups)), [f"{lab}\n{', '.join(map(str, f.values()))}".strip()
                                                for f, _, lab in groups], fontsize=7)

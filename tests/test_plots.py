@@ -627,3 +627,11 @@ def test_identical_lines_in_a_panel_are_named(tmp_path: Path, figures) -> None:
     assert [t.get_text() for t in plot.figure.axes[0].texts] == ["identical here: full-jitter = none"]
     assert "1 series identical to another" in plot.caption
     assert not figs["attempts_per_op-vs-workload_clients.png"].figure.axes[0].texts   # they differ there
+
+
+def test_many_bars_get_steeper_labels(tmp_path: Path, figures) -> None:
+    kinds = [f"kind-{i}" for i in range(7)]
+    ax = figures(make_results(tmp_path, {"operation.kind": kinds}))["bars.png"].figure.axes[0]
+    assert {t.get_rotation() for t in ax.get_xticklabels()} == {45.0}
+    few = figures(make_results(tmp_path / "few", {"policy": POLICIES}))["bars.png"].figure.axes[0]
+    assert {t.get_rotation() for t in few.get_xticklabels()} == {20.0}
