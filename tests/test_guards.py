@@ -69,14 +69,16 @@ def test_memory_estimate_refuses_what_the_machine_cannot_hold():
 
 
 @pytest.mark.slow
-def test_memory_per_client_is_within_the_estimate():
-    """The estimate (BYTES_PER_CLIENT) is an upper bound of what a client costs, within 2x."""
+@pytest.mark.parametrize("lean", [True, False])
+def test_memory_per_client_is_within_the_estimate(lean):
+    """The estimate (BYTES_PER_CLIENT) is an upper bound of what a client costs, within 2x, on
+    either path of the model."""
     import tracemalloc
 
     def peak(clients):
         tracemalloc.start()
         occmodel.simulate({"workload": {"clients": clients, "think": "10ms"}, "network": {"one_way": "1ms"}},
-                          seed=1, duration="20ms")
+                          seed=1, duration="20ms", lean=lean)
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         return top
