@@ -317,7 +317,7 @@ def _bar_plot(res: Results) -> Plot:
 
 def _ccdf_plot(res: Results) -> Plot | None:
     focus = focus_point(res)
-    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=DPI, layout="constrained")
+    fig, ax = plt.subplots(figsize=(10.0, 4.6), dpi=DPI, layout="constrained")
     floor, flagged = 1.0, 0
     first: dict[tuple[Any, ...], tuple[str | None, Line2D]] = {}   # histogram -> the series first drawn with it
     twins: list[tuple[str | None, str | None]] = []
@@ -355,7 +355,7 @@ def _ccdf_plot(res: Results) -> Plot | None:
             ax.annotate(lab, (1.0, p), xycoords=("axes fraction", "data"), fontsize=7, color="0.4",
                         ha="right", va="bottom")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))   # beside the curves, never over them
     ax.set_title(f"{res.name}: latency CCDF at {describe(focus)}", fontsize=10)
     note = (f"; dashed: success rate < {LOW_SUCCESS:g}, the curve leaves out the failed operations" if flagged
             else "")
