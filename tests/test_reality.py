@@ -6,9 +6,10 @@ and against the store, and check what the curated comparison showed, with tolera
 measured noise:
 
 - one client (no conflicts): the model's median operation is the calibrated read + commit; the
-  measured one moves with the machine's load (observed: +12 % on Redis; on PostgreSQL, whose
-  commit waits for a disk flush, 0.39 to 1.92 times the model's in three identical runs); allowed:
-  measured/model in [0.8, 2.5] on Redis, [0.25, 4] on PostgreSQL;
+  measured one moves with the machine's load (observed on Redis: +12 % on a quiet machine, 2.79
+  times the model's with another simulation and the CI suite sharing the 2 cores; on PostgreSQL,
+  whose commit waits for a disk flush, 0.39 to 1.92 times the model's in three identical runs);
+  allowed: measured/model in [0.5, 4] on Redis, [0.25, 4] on PostgreSQL;
 - conflicts per attempt with no backoff and with the breaker: the model's logic is the real
   clients' (same policies, same key streams), so the two agree within both 95 % intervals plus
   0.12 (the largest disagreement observed at these points, 0.07, plus margin for a shared machine);
@@ -58,7 +59,7 @@ def test_the_calibrated_model_against_the_store(kind, name, tmp_path):
         run_experiment(exp, tmp_path / "measured", store=plan(server.url, exp))
     model, measured = summary(tmp_path / "model"), summary(tmp_path / "measured")
 
-    low, high = (0.8, 2.5) if kind == "redis" else (0.25, 4.0)
+    low, high = (0.5, 4.0) if kind == "redis" else (0.25, 4.0)
     for policy in ("no backoff", "full jitter", "breaker"):
         ratio = measured[(1, policy)]["p50_ms"] / model[(1, policy)]["p50_ms"]
         assert low <= ratio <= high, (policy, ratio)
