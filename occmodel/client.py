@@ -42,6 +42,17 @@ def block_size(clients: int) -> int:
     return 256 if clients <= 64 else 32
 
 
+def free_retry(op: "Op", outcome: int, free_retries: int) -> bool:
+    """Whether a failed attempt earns an uncounted retry: a failed value check (the attempt trusted
+    a cached version) earns `free_retries` (0 or 1) pessimistic retries that the policy does not
+    see. The one rule for the model's general and lean loops and for real clients."""
+    if op.optimistic and (outcome == CONFLICT or outcome == TOO_OLD) and op.free < free_retries:
+        op.free += 1
+        op.attempts -= 1
+        return True
+    return False
+
+
 class Op:
     """One logical operation's state across its attempts (policies keep theirs here too)."""
 
@@ -149,9 +160,7 @@ class Client:
                             op.optimistic, keys, op.conflict_key)
             if self.records:
                 policy.record(op, outcome)
-            if op.optimistic and (outcome == CONFLICT or outcome == TOO_OLD) and op.free < self.free_retries:
-                op.free += 1        # a failed value check always earns one pessimistic retry...
-                op.attempts -= 1    # ...that the policy does not count
+            if op.optimistic and free_retry(op, outcome, self.free_retries):
                 continue
             delay = policy.retry_delay(op, outcome)
             if delay is None:
@@ -299,9 +308,7 @@ class Client:
                             op.optimistic, keys, op.conflict_key)
             if records:
                 policy.record(op, outcome)
-            if op.optimistic and (outcome == CONFLICT or outcome == TOO_OLD) and op.free < self.free_retries:
-                op.free += 1
-                op.attempts -= 1
+            if op.optimistic and free_retry(op, outcome, self.free_retries):
                 continue
             delay = policy.retry_delay(op, outcome)
             if delay is None:

@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -74,6 +74,21 @@ def wait_until_up(proc: subprocess.Popen, port: int, log: Path) -> None:
     raise RuntimeError(f"the server did not listen on port {port} within {START_S:g} s")
 
 
+def start_on_a_free_port(name: str, log: Path, launch: Callable[[int], subprocess.Popen]) -> tuple[subprocess.Popen, int]:
+    """`launch(port)` on a free port until the server listens: a free port can be taken between
+    probing and binding, so try up to five."""
+    for _ in range(5):
+        port = free_port()
+        proc = launch(port)
+        try:
+            wait_until_up(proc, port, log)
+            return proc, port
+        except RuntimeError:
+            proc.kill()
+            proc.wait()
+    raise RuntimeError(f"{name} did not start on any of 5 free ports")
+
+
 def binary(name: str, hint: str) -> str:
     found = shutil.which(name)
     if found is None:
@@ -86,20 +101,11 @@ def redis_server() -> Iterator[Server]:
     exe = binary("redis-server", "apt-get install redis-server")
     directory = Path(tempfile.mkdtemp(prefix="occmodel-redis-"))
     try:
-        for _ in range(5):    # a free port can be taken between probing and binding: try another
-            port = free_port()
-            log = directory / "redis.log"
-            proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                     "--dir", str(directory), "--logfile", str(log), "--daemonize", "no"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            try:
-                wait_until_up(proc, port, log)
-                break
-            except RuntimeError:
-                proc.kill()
-                proc.wait()
-        else:
-            raise RuntimeError("redis-server did not start on any of 5 free ports")
+        log = directory / "redis.log"
+        proc, port = start_on_a_free_port("redis-server", log, lambda port: subprocess.Popen(
+            [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(directory), "--logfile", str(log), "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
         server = Server(f"redis://127.0.0.1:{port}", proc, directory)
         try:
             yield server
@@ -141,21 +147,14 @@ def postgres_server() -> Iterator[Server]:
         subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "occmodel", "--auth=trust", "-E", "UTF8",
                         "--no-sync", "--no-instructions"], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, cwd=directory, **who)
-        for _ in range(5):
-            port = free_port()
+        def launch(port: int) -> subprocess.Popen:
             with open(log, "ab") as logfile:
-                proc = subprocess.Popen([str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(directory),
-                                         "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
+                return subprocess.Popen([str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k",
+                                         str(directory), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
                                         stdout=subprocess.DEVNULL, stderr=logfile, cwd=directory,
                                         start_new_session=True, **who)
-            try:
-                wait_until_up(proc, port, log)
-                break
-            except RuntimeError:
-                proc.kill()
-                proc.wait()
-        else:
-            raise RuntimeError("postgres did not start on any of 5 free ports")
+
+        proc, port = start_on_a_free_port("postgres", log, launch)
         server = Server(f"postgresql://occmodel@127.0.0.1:{port}/postgres", proc, directory)
         try:
             wait_for_connections(server.url)

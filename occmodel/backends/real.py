@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..client import Op, block_size
+from ..client import Op, block_size, free_retry
 from ..config import Network, Scenario, Server, Store
 from ..distributions import BLOCK, Sampler, blocks
 from ..errors import ConfigError
@@ -217,9 +217,7 @@ class RealClient:
                 policy.record(op, outcome)
             if outcome == OK:
                 break
-            if op.optimistic and outcome == CONFLICT and op.free < self.free_retries:
-                op.free += 1        # a failed value check earns one pessimistic retry the policy does not count
-                op.attempts -= 1
+            if op.optimistic and free_retry(op, outcome, self.free_retries):
                 continue
             delay = policy.retry_delay(op, outcome)
             if delay is None:
