@@ -64,7 +64,8 @@ def _gaps(ax: Axes, res: Results, drawn: list[tuple[str | None, np.ndarray]]) ->
         for s, g in drawn:
             at_least = 1.0 - np.concatenate(([0.0], np.cumsum(g[:, 1])[:-1])) / g[:, 1].sum()   # P(gap >= g)
             ax.step(np.append(g[:, 0], g[-1, 0] + 1), np.append(at_least, at_least[-1]), where="post",
-                    color=res.colours[s], lw=1.5, label=f"{series_label(res, s)} (n={int(g[:, 1].sum())})".strip())
+                    color=res.colours[s], lw=1.5,    # the max gap in the label: a short step can hide under another
+                    label=f"{series_label(res, s)} (n={int(g[:, 1].sum())}, max gap {int(g[-1, 0])})".strip())
         log_axis(ax.xaxis)
         log_axis(ax.yaxis)
         ax.set(xlabel="version gap g (writes the attempt missed)", ylabel="P(gap ≥ g) over conflicts")
