@@ -39,9 +39,11 @@ import simpy
 
 from . import bench_reference as ref
 from .distributions import blocks
-from .model import events_scheduled, random_stream, simulate
+from .model import events_scheduled, simulate
+from .streams import random_stream
 
 CLIENTS, KEYS = 32, 1_000_000
+SWEEP_ROUNDS = 3     # sweep-efficiency rounds (each is a 1-worker and an all-worker sweep)
 ROUNDS = 5
 Run = tuple[int, float, int]      # (events, wall seconds, attempts)
 
@@ -293,15 +295,22 @@ def speed(say: Callable[[str], None], quick: bool, scale: float) -> None:
 
 
 def sweep(say: Callable[[str], None], quick: bool, scale: float) -> None:
-    """A sweep's parallel efficiency on every core."""
+    """A sweep's parallel efficiency on every core: SWEEP_ROUNDS rounds of the sweep with one
+    worker then with all, the median of the rounds' ratios (one round is at the mercy of whatever
+    else the machine runs at that moment)."""
     workers = os.cpu_count() or 1
-    if workers > 1:
-        one, many, alone, side = sweep_efficiency(workers, (0.25 if quick else 1.0) * scale)
-        say(f"sweep of {4 * workers} runs: {one:.2f} s with 1 worker, {many:.2f} s with {workers}: "
-            f"parallel efficiency {one / (many * workers):.2f} (runs side by side took {side / alone:.2f}x "
-            f"as long as alone; workers busy {side / (many * workers):.0%} of the sweep)")
-    else:
+    if workers == 1:
         say("sweep parallel efficiency: not measured (1 core)")
+        return
+    rounds = [sweep_efficiency(workers, (0.25 if quick else 1.0) * scale) for _ in range(SWEEP_ROUNDS)]
+    eff = [one / (many * workers) for one, many, _, _ in rounds]
+    slower = [side / alone for _, _, alone, side in rounds]
+    busy = [side / (many * workers) for _, many, _, side in rounds]
+    one, many = (statistics.median(r[k] for r in rounds) for k in (0, 1))
+    say(f"sweep of {4 * workers} runs, {SWEEP_ROUNDS} rounds: median {one:.2f} s with 1 worker, {many:.2f} s with "
+        f"{workers} (runs side by side took {statistics.median(slower):.2f}x as long as alone; workers busy "
+        f"{statistics.median(busy):.0%} of the sweep)")
+    say(f"  parallel efficiency per round {' '.join(f'{e:.2f}' for e in eff)}, median {statistics.median(eff):.2f}")
 
 
 def memory(say: Callable[[str], None], quick: bool, long: bool, scale: float) -> None:

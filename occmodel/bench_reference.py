@@ -14,8 +14,9 @@ ratio compares equal work, not merely similar scenarios.
   measurement rules: operations that start in the window are the population, the run goes on
   until they have all finished.
 
-The per-client streams (`random_stream`, keyed by client id) cost about 60 µs each to create; both
-sides pay that alike, and `occmodel bench` reports it apart (`stream_setup`).
+The loops make their per-client streams one at a time (`streams.random_stream`: one numpy
+SeedSequence each, ~10 µs), as a user would; occmodel makes the same generators for all clients of
+a stream at once (`streams.Streams`). `occmodel bench` reports the loop's share apart (`stream_setup`).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import numpy as np
 import simpy
 
 from .distributions import blocks
-from .model import random_stream
+from .streams import random_stream
 from .policies import build_policy
 
 # The 2015 study (experiments/validation/aws-backoff.toml; tests pin the two together).

@@ -32,52 +32,77 @@ DOMINANT_FACTOR = 2.0     # ... if it is also this many times its share under an
 _OPS, _ATT, _CONF, _STALE, _GSUM, _GMAX = range(len(FIELDS))
 
 
+def ratio_columns(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`ratio_ci95` of every column of (replications, k) arrays at once. The squared residuals
+    are summed replication by replication, so a column's result does not depend on its
+    neighbours (one key's interval is the same whether computed alone or with 7,000 others)."""
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = xs.shape[0]
+    sx, sy = xs.sum(axis=0), ys.sum(axis=0)      # counts: exact in any order
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = sx / sy
+        resid = xs - r * ys
+        ss = np.zeros(xs.shape[1])
+        for row in resid:
+            ss += row * row
+        hw = t_quantile(0.95, n - 1) * np.sqrt(ss / (n - 1)) / (math.sqrt(n) * (sy / n)) if n > 1 \
+            else np.full(xs.shape[1], math.inf)
+    hw = np.where(np.any(resid != 0, axis=0) | (n < 2), hw, 0.0)
+    none = sy <= 0
+    return np.where(none, math.nan, r), np.where(none, math.nan, hw)
+
+
 def ratio_ci95(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     """R = Σx / Σy and the 95 % half-width of the ratio estimator over paired replications
     (x_r, y_r); NaN without a denominator, inf with one replication."""
-    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if ys.sum() <= 0:
-        return math.nan, math.nan
-    r = float(xs.sum() / ys.sum())
-    n = xs.size
-    if n < 2:
-        return r, math.inf
-    resid = xs - r * ys
-    if not np.any(resid):
-        return r, 0.0
-    s = math.sqrt(float(resid @ resid) / (n - 1))
-    return r, t_quantile(0.95, n - 1) * s / (math.sqrt(n) * float(ys.mean()))
+    r, hw = ratio_columns(np.asarray(x, dtype=float)[:, None], np.asarray(y, dtype=float)[:, None])
+    return float(r[0]), float(hw[0])
 
 
 def merge_point(saved: Sequence[Mapping[str, Any]]) -> tuple[list[Row], list[Row]]:
     """keys.csv and version_gaps.csv rows (without the point's columns) from the `keys` parts of
-    one point's runs."""
-    per_rep: list[dict[int, list[int]]] = [{int(r[0]): [int(v) for v in r[1:]] for r in s["rows"]} for s in saved]
-    complete = [not any(s["other"][i] for i in (_OPS, _ATT, _CONF)) for s in saved]   # listed every key it touched
-    totals = np.zeros(len(FIELDS), dtype=np.int64)
-    keys: dict[int, np.ndarray] = {}
-    for rows in per_rep:
-        for k, v in rows.items():
-            acc = keys.setdefault(k, np.zeros(len(FIELDS), dtype=np.int64))
-            deepest = max(int(acc[_GMAX]), v[_GMAX])   # the one field merged by max, not by sum
-            acc += v
-            acc[_GMAX] = deepest
-    other = np.zeros(len(FIELDS), dtype=np.int64)
-    for s in saved:
-        o = np.asarray(s["other"], dtype=np.int64)
-        other[_GMAX] = max(other[_GMAX], o[_GMAX])
-        other[:_GMAX] += o[:_GMAX]
-    for acc in [*keys.values(), other]:
-        totals[:_GMAX] += acc[:_GMAX]
-    rep_conflicts = [sum(v[_CONF] for v in rows.values()) + s["other"][_CONF] for rows, s in zip(per_rep, saved)]
-    order = sorted(keys, key=lambda k: (-keys[k][_CONF], -keys[k][_OPS], k))
-    out: list[Row] = []
-    for rank, k in enumerate(order, 1):
-        exact = all(k in rows or full for rows, full in zip(per_rep, complete))
-        out.append(_row(rank, k, keys[k], int(totals[_CONF]),
-                        [rows.get(k, [0] * len(FIELDS)) for rows in per_rep] if exact else None, rep_conflicts))
+    one point's runs. Array work throughout: a point of 200 replications of a million-key run
+    lists up to 200,000 keys."""
+    n, width = len(saved), 1 + len(FIELDS)
+    tables = [np.asarray(s["rows"], dtype=np.int64).reshape(-1, width) for s in saved]
+    rep_of = np.repeat(np.arange(n), [len(t) for t in tables])
+    listed = np.concatenate(tables) if tables else np.zeros((0, width), dtype=np.int64)
+    keys, which = np.unique(listed[:, 0], return_inverse=True)
+    acc = np.zeros((len(keys), len(FIELDS)), dtype=np.int64)
+    np.add.at(acc, which, listed[:, 1:])
+    deepest = np.zeros(len(keys), dtype=np.int64)
+    np.maximum.at(deepest, which, listed[:, 1 + _GMAX])
+    acc[:, _GMAX] = deepest                      # the one field merged by max, not by sum
+    others = np.asarray([s["other"] for s in saved], dtype=np.int64).reshape(n, len(FIELDS))
+    other = others.sum(axis=0)
+    other[_GMAX] = others[:, _GMAX].max(initial=0)
+    all_conflicts = int(acc[:, _CONF].sum() + other[_CONF])
+    rep_conflicts = np.bincount(rep_of, listed[:, 1 + _CONF], minlength=n) + others[:, _CONF]
+    # a key's intervals need its count in every replication: listed there, or the replication
+    # listed every key it touched (nothing in its "other" row), so an absent key's count is 0
+    incomplete = np.any(others[:, [_OPS, _ATT, _CONF]] != 0, axis=1)
+    exact = np.bincount(which[incomplete[rep_of]], minlength=len(keys)) == incomplete.sum()
+    column = np.full(len(keys), -1)
+    column[exact] = np.arange(int(exact.sum()))
+    mine = exact[which]
+    x, y = np.zeros((n, int(exact.sum()))), np.zeros((n, int(exact.sum())))
+    x[rep_of[mine], column[which[mine]]] = listed[mine, 1 + _CONF]
+    y[rep_of[mine], column[which[mine]]] = listed[mine, 1 + _ATT]
+    rate = np.full((2, len(keys)), math.nan)
+    share = np.full((2, len(keys)), math.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate[0] = np.where(acc[:, _ATT] > 0, acc[:, _CONF] / acc[:, _ATT], math.nan)
+        share[0] = acc[:, _CONF] / all_conflicts if all_conflicts else math.nan
+    if exact.any():
+        rate[:, exact] = ratio_columns(x, y)
+        share[:, exact] = ratio_columns(x, np.broadcast_to(rep_conflicts[:, None], x.shape))
+    order = np.lexsort((keys, -acc[:, _OPS], -acc[:, _CONF]))
+    out = [_row(rank, int(keys[k]), acc[k], all_conflicts, (rate[0, k], rate[1, k]), (share[0, k], share[1, k]))
+           for rank, k in enumerate(order.tolist(), 1)]
     if other[_OPS] or other[_ATT] or other[_CONF]:
-        out.append(_row(None, "other", other, int(totals[_CONF]), None, rep_conflicts))
+        out.append(_row(None, "other", other, all_conflicts,
+                        (other[_CONF] / other[_ATT] if other[_ATT] else math.nan, math.nan),
+                        (other[_CONF] / all_conflicts if all_conflicts else math.nan, math.nan)))
     gaps: dict[int, int] = {}
     for s in saved:
         for g, count in s["gaps"]:
@@ -87,18 +112,14 @@ def merge_point(saved: Sequence[Mapping[str, Any]]) -> tuple[list[Row], list[Row
 
 
 def _row(rank: int | None, key: int | str, v: np.ndarray, all_conflicts: int,
-         reps: list[list[int]] | None, rep_conflicts: list[int]) -> Row:
-    conflicts = int(v[_CONF])
-    rate, share = (ratio_ci95([r[_CONF] for r in reps], [r[_ATT] for r in reps]),
-                   ratio_ci95([r[_CONF] for r in reps], rep_conflicts)) if reps is not None else (
-        (v[_CONF] / v[_ATT] if v[_ATT] else math.nan, math.nan),
-        (conflicts / all_conflicts if all_conflicts else math.nan, math.nan))
-    return {"rank": rank, "key": key, "operations": int(v[_OPS]), "attempts": int(v[_ATT]), "conflicts": conflicts,
+         rate: tuple[float, float], share: tuple[float, float]) -> Row:
+    ops, attempts, conflicts, stale, gap_sum, gap_max = v.tolist()
+    return {"rank": rank, "key": key, "operations": ops, "attempts": attempts, "conflicts": conflicts,
             "conflict_rate": float(rate[0]), "conflict_rate_ci95": float(rate[1]),
             "share": float(share[0]), "share_ci95": float(share[1]),
-            "mean_version_gap": float(v[_GSUM]) / conflicts if conflicts else math.nan,
-            "max_version_gap": int(v[_GMAX]) if conflicts else None,
-            "stale_conflicts": int(v[_STALE]), "fresh_conflicts": conflicts - int(v[_STALE])}
+            "mean_version_gap": gap_sum / conflicts if conflicts else math.nan,
+            "max_version_gap": gap_max if conflicts else None,
+            "stale_conflicts": stale, "fresh_conflicts": conflicts - stale}
 
 
 def dominant(points: Sequence[tuple[str, Sequence[Mapping[str, Any]], int]]) -> str | None:

@@ -16,7 +16,7 @@ from occmodel.client import block_size
 from occmodel.errors import ConfigError
 from occmodel.experiment import load_experiment, run_experiment
 from occmodel.metrics import METRICS
-from occmodel.model import random_stream
+from occmodel.streams import random_stream
 from occmodel.results import read_csv, read_json
 from occmodel.workload import key_sampler
 

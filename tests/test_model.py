@@ -1,10 +1,12 @@
 """The model's semantics on small cases computed by hand, and its determinism."""
+import gc
 import math
 
 import pytest
 
 import occmodel
 from occmodel import ConfigError
+from occmodel.model import old_objects_frozen
 
 D = 0.001  # a constant one-way hop
 
@@ -370,3 +372,20 @@ def test_batch_runs_have_no_window_and_no_drain():
     assert runs[0]["makespan_s"] == pytest.approx(12.0) and runs[0]["max_ms"] == pytest.approx(4000)
     strip = [{k: v for k, v in m.items() if k != "wall_s"} for m in runs]
     assert strip[0] == strip[1] == strip[2]
+
+
+def test_the_run_freezes_only_objects_it_did_not_make():
+    """During a run the older objects are frozen (out of the collector's way); after it nothing
+    stays frozen, and a caller's own freeze is left alone."""
+    seen = []
+    with old_objects_frozen():
+        seen.append(gc.get_freeze_count())
+    assert seen[0] > 0 and gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with old_objects_frozen():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

@@ -7,7 +7,7 @@ clients of one process share its core. Everything a client decides comes from th
 objects: the policy (built by `policies.build_policy`, bound to a `RealRun` whose clock reads
 real seconds since the run's origin), the operation state (`client.Op`), the key sampler
 (`workload.key_sampler`), think and compute times and backoff jitter, each drawn from the very
-streams a model run of the same seed and replication draws (`model.random_stream`, keyed by
+streams a model run of the same seed and replication draws (`streams.random_stream`, keyed by
 client id): the same clients pick the same keys and the same jitter. Measurement is the model's
 `metrics.Recorder`, fed with real times: the population is the operations that started in the
 window, the load goes on through the drain until every one of them has finished (across all
@@ -52,7 +52,7 @@ from ..distributions import BLOCK, Sampler, blocks
 from ..errors import ConfigError
 from ..executors import die_with_parent
 from ..metrics import Recorder, merge_recorders
-from ..model import random_stream
+from ..streams import random_stream
 from ..outcomes import CONFLICT, OK, REJECTED
 from ..policies import Policy, Wrapper, build_policy
 from ..stability import collapsed, recovery_s
