@@ -26,6 +26,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -162,24 +163,33 @@ def closed(duration: float, seed: int = 1) -> tuple[float, float, float, int, in
     return a, g, b, m["events"], general["events"], h["events"], attempts
 
 
-def sweep_efficiency(workers: int, duration: float = 1.0) -> tuple[float, float, float, float]:
+def sweep_efficiency(workers: int, duration: float = 1.0) -> tuple[float, float, float, float, float]:
     """The same sweep (4 runs per worker) with 1 worker and with `workers`: (wall seconds with 1,
-    wall seconds with `workers`, total of the runs' own wall times with 1, the same with `workers`).
+    wall seconds with `workers`, total of the runs' own wall times with 1, the same with `workers`,
+    CPU seconds of the sweep with `workers` (this process and its workers) over those with 1).
     The runs' own times show whether the cores were really free: on a shared machine runs slow
-    down when run side by side, which no sweep machinery can help."""
+    down when run side by side, which no sweep machinery can help; the CPU ratio is what the
+    parallel machinery itself costs (1.00: nothing)."""
     from .experiment import load_experiment, run_experiment
 
     cfg = {"experiment": {"name": "bench", "replications": 4 * workers, "duration": duration},
            "scenario": MODEL}
-    walls, busy = [], []
+    walls, busy, cpus = [], [], []
     for n in (1, workers):
         with tempfile.TemporaryDirectory() as tmp:
             gc.collect()
-            t = time.perf_counter()
+            c, t = all_cpu(), time.perf_counter()
             rows = run_experiment(load_experiment(cfg), Path(tmp), workers=n)
             walls.append(time.perf_counter() - t)
+            cpus.append(all_cpu() - c)
             busy.append(sum(row["wall_s"] for row in rows))
-    return walls[0], walls[1], busy[0], busy[1]
+    return walls[0], walls[1], busy[0], busy[1], cpus[1] / cpus[0]
+
+
+def all_cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the pool's workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 _PEAK = """
@@ -297,20 +307,25 @@ def speed(say: Callable[[str], None], quick: bool, scale: float) -> None:
 def sweep(say: Callable[[str], None], quick: bool, scale: float) -> None:
     """A sweep's parallel efficiency on every core: SWEEP_ROUNDS rounds of the sweep with one
     worker then with all, the median of the rounds' ratios (one round is at the mercy of whatever
-    else the machine runs at that moment)."""
+    else the machine runs at that moment). On a shared machine a core's speed moves by 15 % from
+    one second to the next (measured here: the same sweep's CPU time 0.85-1.19x from round to
+    round), so each round's efficiency is also given times its CPU ratio: what the sweep machinery
+    itself leaves idle (start, the serial writing of results, the last worker's wait)."""
     workers = os.cpu_count() or 1
     if workers == 1:
         say("sweep parallel efficiency: not measured (1 core)")
         return
     rounds = [sweep_efficiency(workers, (0.25 if quick else 1.0) * scale) for _ in range(SWEEP_ROUNDS)]
-    eff = [one / (many * workers) for one, many, _, _ in rounds]
-    slower = [side / alone for _, _, alone, side in rounds]
-    busy = [side / (many * workers) for _, many, _, side in rounds]
-    one, many = (statistics.median(r[k] for r in rounds) for k in (0, 1))
+    eff = [one / (many * workers) for one, many, *_ in rounds]
+    used = [e * r[4] for e, r in zip(eff, rounds)]     # efficiency had the CPU been as fast in both sweeps
+    slower = [side / alone for _, _, alone, side, _ in rounds]
+    busy = [side / (many * workers) for _, many, _, side, _ in rounds]
+    one, many, cpu_ratio = (statistics.median(r[k] for r in rounds) for k in (0, 1, 4))
     say(f"sweep of {4 * workers} runs, {SWEEP_ROUNDS} rounds: median {one:.2f} s with 1 worker, {many:.2f} s with "
-        f"{workers} (runs side by side took {statistics.median(slower):.2f}x as long as alone; workers busy "
-        f"{statistics.median(busy):.0%} of the sweep)")
-    say(f"  parallel efficiency per round {' '.join(f'{e:.2f}' for e in eff)}, median {statistics.median(eff):.2f}")
+        f"{workers}; runs side by side took {statistics.median(slower):.2f}x as long as alone")
+    say(f"  workers busy {statistics.median(busy):.0%} of the sweep; its CPU {cpu_ratio:.2f}x the 1-worker sweep's")
+    say(f"  parallel efficiency per round {' '.join(f'{e:.2f}' for e in eff)}, median {statistics.median(eff):.2f}; "
+        f"times the CPU ratio {' '.join(f'{u:.2f}' for u in used)}, median {statistics.median(used):.2f}")
 
 
 def memory(say: Callable[[str], None], quick: bool, long: bool, scale: float) -> None:

@@ -31,6 +31,7 @@ import threading
 from typing import Any, Callable, Hashable, Iterator
 
 from .errors import ConfigError
+from .heap import old_objects_frozen
 
 Key = Hashable
 
@@ -51,9 +52,12 @@ def execute(fn: Callable[[Any], Any], tasks: dict[Key, Any], workers: int | None
             yield key, fn(tasks[key])
         return
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    # Pool (not ProcessPoolExecutor): its exit terminates the workers instead of waiting for them
-    with context.Pool(min(workers, len(keys)), initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        yield from pool.imap_unordered(keyed, [(fn, key, tasks[key]) for key in keys])
+    # the parent's objects frozen while workers share its pages: no collection on either side
+    # touches (and so copies) them (occmodel.heap)
+    with old_objects_frozen():
+        # Pool (not ProcessPoolExecutor): its exit terminates the workers instead of waiting for them
+        with context.Pool(min(workers, len(keys)), initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+            yield from pool.imap_unordered(keyed, [(fn, key, tasks[key]) for key in keys])
 
 
 def keyed(job: tuple[Callable[[Any], Any], Key, Any]) -> tuple[Key, Any]:

@@ -30,6 +30,7 @@ from .config import Scenario, StrictModel, validate_scenario
 from .errors import ConfigError, validate
 from .executors import execute
 from .guards import MAX_EVENT_RATE, MAX_TIME, check_bins, check_memory
+from .heap import old_objects_frozen
 from .keytable import COLUMNS as KEY_COLUMNS, GAP_COLUMNS, dominant, merge_point
 from .metrics import METRICS, SERIES
 from .model import auto_drain, simulate
@@ -382,7 +383,8 @@ def sweep(experiment: "Experiment | Mapping[str, Any] | str | Path", *, workers:
     else:
         for _ in run(todo, len(todo)):
             pass
-    made = tables(exp, lambda point, rep: done[(point, rep)], counts)
+    with old_objects_frozen():
+        made = tables(exp, lambda point, rep: done[(point, rep)], counts)
     return Sweep(exp.name, list(exp.swept), *(made[name] for name in TABLES))
 
 
@@ -662,9 +664,10 @@ def write_results(exp: Experiment, out: Path, command: str | None = None, store:
             found[point] = [_checked(exp.points[point], outcome["timeseries"], s.bin)]
         return outcome
 
-    made = tables(exp, load, None if decisions is None else {i: d.n for i, d in decisions.items()})
-    for name, table in made.items():
-        write_csv(out / f"{name}.csv", table.columns, table)
+    with old_objects_frozen():    # tens of thousands of rows: no full collection of the sweep's older objects
+        made = tables(exp, load, None if decisions is None else {i: d.n for i, d in decisions.items()})
+        for name, table in made.items():
+            write_csv(out / f"{name}.csv", table.columns, table)
     rows = {f"{name}.csv": len(made[name]) for name in TABLES if name in made}
     warmups = [{"point": {k: column_value(k, v) for k, v in p.values.items()}, **_warmup_entry(s.warmup, found[p.index])}
                for p in exp.points]

@@ -7,8 +7,6 @@ which is what makes comparisons across points and policies paired (common random
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import operator
 import time
@@ -23,6 +21,7 @@ from .client import Client, Op
 from .config import Scenario, validate_scenario
 from .errors import ConfigError
 from .distributions import BLOCK, Sampler, blocks
+from .heap import old_objects_frozen
 from .guards import MAX_EVENT_RATE, MAX_TIME, PACE_EVERY, Pace, check_bins, check_memory, out_of_time
 from .metrics import Recorder
 from .network import Network
@@ -109,27 +108,6 @@ class Environment(simpy.Environment):
         event = simpy.Event(self)
         event._ok, event._value = True, None
         return event
-
-
-@contextlib.contextmanager
-def old_objects_frozen() -> Generator[None, None, None]:
-    """Keep Python's cyclic garbage collector off the objects that existed before the run.
-
-    A run allocates clients, events and operations fast enough that CPython's full collections
-    come every few runs, and each one traverses every object of the process (the imports alone are
-    ~90,000: a full collection costs ~20 ms here, measured). Frozen objects (`gc.freeze`) are
-    skipped until they are unfrozen after the run; the run's own objects are collected as
-    before, so memory stays bounded. Measured on the 2015 study's 190-client batch: 36 ms of CPU
-    per run before, 25 ms after (`occmodel bench` reports the grid's ratio). A caller who froze
-    objects of their own keeps them frozen."""
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def events_scheduled(env: simpy.Environment) -> int:

@@ -21,7 +21,7 @@ LAYERS = {
     # 0: foundations that know nothing of the model
     "occmodel.version": 0, "occmodel.errors": 0, "occmodel.units": 0, "occmodel.outcomes": 0,
     "occmodel.stats": 0, "occmodel.results": 0, "occmodel.presets": 0, "occmodel.stability": 0,
-    "occmodel.mser": 0, "occmodel.precision": 0, "occmodel.streams": 0,
+    "occmodel.mser": 0, "occmodel.precision": 0, "occmodel.streams": 0, "occmodel.heap": 0,
     # 1: pieces a scenario is made of
     "occmodel.distributions": 1, "occmodel.policies": 1, "occmodel.policies.base": 1,
     "occmodel.policies.backoff": 1, "occmodel.policies.breaker": 1, "occmodel.policies.budget": 1,
