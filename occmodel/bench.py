@@ -44,7 +44,7 @@ from .model import events_scheduled, simulate
 from .streams import random_stream
 
 CLIENTS, KEYS = 32, 1_000_000
-SWEEP_ROUNDS = 3     # sweep-efficiency rounds (each is a 1-worker and an all-worker sweep)
+SWEEP_ROUNDS = 5     # sweep-efficiency rounds (each is a 1-worker and an all-worker sweep)
 ROUNDS = 5
 Run = tuple[int, float, int]      # (events, wall seconds, attempts)
 
@@ -310,7 +310,9 @@ def sweep(say: Callable[[str], None], quick: bool, scale: float) -> None:
     else the machine runs at that moment). On a shared machine a core's speed moves by 15 % from
     one second to the next (measured here: the same sweep's CPU time 0.85-1.19x from round to
     round), so each round's efficiency is also given times its CPU ratio: what the sweep machinery
-    itself leaves idle (start, the serial writing of results, the last worker's wait)."""
+    itself leaves idle (start, the serial writing of results, the last worker's wait), whatever
+    the cores' speed did meanwhile. (The best of the rounds is no steadier: the fastest 1-worker
+    sweep is one lucky core, the fastest 2-worker sweep needs two.)"""
     workers = os.cpu_count() or 1
     if workers == 1:
         say("sweep parallel efficiency: not measured (1 core)")
@@ -324,8 +326,9 @@ def sweep(say: Callable[[str], None], quick: bool, scale: float) -> None:
     say(f"sweep of {4 * workers} runs, {SWEEP_ROUNDS} rounds: median {one:.2f} s with 1 worker, {many:.2f} s with "
         f"{workers}; runs side by side took {statistics.median(slower):.2f}x as long as alone")
     say(f"  workers busy {statistics.median(busy):.0%} of the sweep; its CPU {cpu_ratio:.2f}x the 1-worker sweep's")
-    say(f"  parallel efficiency per round {' '.join(f'{e:.2f}' for e in eff)}, median {statistics.median(eff):.2f}; "
-        f"times the CPU ratio {' '.join(f'{u:.2f}' for u in used)}, median {statistics.median(used):.2f}")
+    say(f"  parallel efficiency per round {' '.join(f'{e:.2f}' for e in eff)}, median {statistics.median(eff):.2f}")
+    say(f"  efficiency times the round's CPU ratio {' '.join(f'{u:.2f}' for u in used)}, median "
+        f"{statistics.median(used):.2f}")
 
 
 def memory(say: Callable[[str], None], quick: bool, long: bool, scale: float) -> None:
