@@ -21,8 +21,8 @@ from .client import Client, Op
 from .config import Scenario, validate_scenario
 from .errors import ConfigError
 from .distributions import BLOCK, Sampler, blocks
-from .heap import old_objects_frozen
 from .guards import MAX_EVENT_RATE, MAX_TIME, PACE_EVERY, Pace, check_bins, check_memory, out_of_time
+from .heap import old_objects_frozen
 from .metrics import Recorder
 from .network import Network
 from .policies import build_policy

@@ -15,6 +15,7 @@ def test_bench_quick_prints_its_figures():
     assert re.search(r"per round: (\d+\.\d\d ){4}\d+\.\d\d; median \d+\.\d\d, range \d+\.\d\d-\d+\.\d\d", text)
     assert re.search(r"occmodel +\d+\.\d us CPU per write, \d+\.\d\d events/write", text)
     assert re.search(r"heapq loop +\d+\.\d us CPU per write", text)
+    assert re.search(r"creating random streams: \d+\.\d us; occmodel seeds the same streams in \d+\.\d us", text)
     assert re.search(r"study CPU ratio occmodel/heapq loop per round: (\d+\.\d\d ){2}\d+\.\d\d; median \d+\.\d\d", text)
     assert re.search(r"occmodel \d+\.\d\d events/attempt \(general path \d+\.\d\d\), hand-written SimPy \d+\.\d\d",
                      text)
