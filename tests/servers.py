@@ -5,6 +5,11 @@ The servers are the Debian packages' binaries (`redis-server`, `/usr/lib/postgre
 which .ci/run installs when missing; a missing binary fails the test with the command that
 installs it, so CI never skips a real-store test. PostgreSQL refuses to run as root: as root the
 server runs as the unprivileged user `occpg`, created here if it does not exist.
+
+A server outlives nothing: each has a watchdog (`watch`), a small process that holds the read
+end of a pipe whose write end only the test process holds. When the test process ends, however
+it ends (a SIGKILL included, when no `finally` runs), the kernel closes the pipe and the watchdog
+kills the server's whole process group (PostgreSQL's backends too).
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,11 +34,39 @@ START_S = 20.0
 PG_USER = "occpg"
 
 
+# the watchdog: wait for EOF on stdin (the test process is gone, or is done with the server),
+# then end the server's process group: SIGTERM, and SIGKILL if it is still there 10 s later
+WATCHDOG = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+group = int(sys.argv[1])
+sys.stdin.buffer.read()
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    try:
+        os.killpg(group, sig)
+    except ProcessLookupError:
+        break
+    for _ in range(100):
+        time.sleep(0.1)
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            sys.exit(0)
+"""
+
+
+def watch(proc: subprocess.Popen) -> subprocess.Popen:
+    """A watchdog for `proc` (started in a session of its own, so its process group is its pid)."""
+    return subprocess.Popen([sys.executable, "-c", WATCHDOG, str(proc.pid)], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+
+
 @dataclass
 class Server:
     url: str
     process: subprocess.Popen
     directory: Path
+    watchdog: subprocess.Popen
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -42,6 +76,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        self.watchdog.stdin.close()     # type: ignore[union-attr]
+        self.watchdog.wait(timeout=30)
 
     def kill(self) -> None:
         """Die at once, as a crashed server does (SIGKILL: no goodbye to the clients)."""
@@ -106,7 +142,7 @@ def redis_server() -> Iterator[Server]:
             [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(directory), "--logfile", str(log), "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        server = Server(f"redis://127.0.0.1:{port}", proc, directory)
+        server = Server(f"redis://127.0.0.1:{port}", proc, directory, watch(proc))
         try:
             yield server
         finally:
@@ -155,7 +191,7 @@ def postgres_server() -> Iterator[Server]:
                                         start_new_session=True, **who)
 
         proc, port = start_on_a_free_port("postgres", log, launch)
-        server = Server(f"postgresql://occmodel@127.0.0.1:{port}/postgres", proc, directory)
+        server = Server(f"postgresql://occmodel@127.0.0.1:{port}/postgres", proc, directory, watch(proc))
         try:
             wait_for_connections(server.url)
             yield server
