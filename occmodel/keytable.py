@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .keystats import FIELDS
+from .keystats import FIELDS, GAP_MAX
 from .stats import t_quantile
 
 Row = dict[str, Any]
@@ -29,7 +29,7 @@ COLUMNS = ("rank", "key", "operations", "attempts", "conflicts", "conflict_rate"
 GAP_COLUMNS = ("version_gap", "conflicts", "share")
 DOMINANT_SHARE = 0.25     # the hottest key's share of conflicts that `run` reports ...
 DOMINANT_FACTOR = 2.0     # ... if it is also this many times its share under an even spread
-_OPS, _ATT, _CONF, _STALE, _GSUM, _GMAX = range(len(FIELDS))
+_OPS, _ATT, _CONF = (FIELDS.index(f) for f in ("operations", "attempts", "conflicts"))
 
 
 def ratio_columns(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,11 +71,11 @@ def merge_point(saved: Sequence[Mapping[str, Any]]) -> tuple[list[Row], list[Row
     acc = np.zeros((len(keys), len(FIELDS)), dtype=np.int64)
     np.add.at(acc, which, listed[:, 1:])
     deepest = np.zeros(len(keys), dtype=np.int64)
-    np.maximum.at(deepest, which, listed[:, 1 + _GMAX])
-    acc[:, _GMAX] = deepest                      # the one field merged by max, not by sum
+    np.maximum.at(deepest, which, listed[:, 1 + GAP_MAX])
+    acc[:, GAP_MAX] = deepest                      # the one field merged by max, not by sum
     others = np.asarray([s["other"] for s in saved], dtype=np.int64).reshape(n, len(FIELDS))
     other = others.sum(axis=0)
-    other[_GMAX] = others[:, _GMAX].max(initial=0)
+    other[GAP_MAX] = others[:, GAP_MAX].max(initial=0)
     all_conflicts = int(acc[:, _CONF].sum() + other[_CONF])
     rep_conflicts = np.bincount(rep_of, listed[:, 1 + _CONF], minlength=n) + others[:, _CONF]
     # a key's intervals need its count in every replication: listed there, or the replication
@@ -113,7 +113,9 @@ def merge_point(saved: Sequence[Mapping[str, Any]]) -> tuple[list[Row], list[Row
 
 def _row(rank: int | None, key: int | str, v: np.ndarray, all_conflicts: int,
          rate: tuple[float, float], share: tuple[float, float]) -> Row:
-    ops, attempts, conflicts, stale, gap_sum, gap_max = v.tolist()
+    f = dict(zip(FIELDS, v.tolist()))
+    ops, attempts, conflicts, stale, gap_sum, gap_max = (f[k] for k in ("operations", "attempts", "conflicts",
+                                                                        "stale", "gap_sum", "gap_max"))
     return {"rank": rank, "key": key, "operations": ops, "attempts": attempts, "conflicts": conflicts,
             "conflict_rate": float(rate[0]), "conflict_rate_ci95": float(rate[1]),
             "share": float(share[0]), "share_ci95": float(share[1]),
